@@ -1,0 +1,129 @@
+import type { Tensor } from '../tensor.js';
+import { Node } from './node.js';
+import { noGrad } from './grad-mode.js';
+import { keep } from '../memory.js';
+import { AutogradError, ShapeError, fmtShape } from '../errors.js';
+import { sameShape } from '../shape.js';
+
+/** Every node reachable from `root`, ordered so a node comes before the nodes it feeds gradient to. */
+function topoOrder(root: Node): Node[] {
+  const order: Node[] = [];
+  const visited = new Set<Node>();
+  // Iterative DFS: deep graphs (ResNets, long loops) must not overflow the stack.
+  const stack: [Node, number][] = [[root, 0]];
+  visited.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const [node, i] = top;
+    if (i < node.next.length) {
+      top[1]++;
+      const e = node.next[i];
+      if (e && 'node' in e && !visited.has(e.node)) {
+        visited.add(e.node);
+        stack.push([e.node, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order.reverse();
+}
+
+function applyHooks(hooks: readonly ((g: Tensor) => Tensor | void)[], grad: Tensor, owned: (t: Tensor) => void): Tensor {
+  let g = grad;
+  for (const h of hooks) {
+    const r = h(g);
+    if (r) {
+      if (!sameShape(r.shape, g.shape)) throw new ShapeError('registerHook', `hook returned a gradient of shape ${fmtShape(r.shape)}, expected ${fmtShape(g.shape)}`);
+      owned(r);
+      g = r;
+    }
+  }
+  return g;
+}
+
+/**
+ * Reverse-mode sweep from `root` with its gradient `grad`. Gradients of
+ * leaves are accumulated into `.grad`; intermediate gradients are disposed
+ * as soon as their consumer has run; saved tensors are freed unless
+ * `retainGraph`.
+ */
+export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): void {
+  const rootNode = root.gradFn;
+  if (!rootNode) {
+    if (root.requiresGrad) accumulateLeaf(root, grad.clone());
+    return;
+  }
+  noGrad(() => {
+    const order = topoOrder(rootNode);
+    const pending = new Map<Node, Tensor>();
+    // Gradients the engine owns and may dispose once consumed.
+    const owned = new Set<Tensor>();
+    const own = (t: Tensor) => owned.add(t);
+    const drop = (t: Tensor) => {
+      if (owned.delete(t)) t.dispose();
+    };
+    pending.set(rootNode, grad);
+    try {
+      for (const node of order) {
+        let g = pending.get(node);
+        if (!g) continue;
+        pending.delete(node);
+        const hooked = applyHooks(node.hooks, g, own);
+        if (hooked !== g) drop(g);
+        g = hooked;
+        const target = node.retainTarget?.deref();
+        if (target) accumulateRetained(target, g);
+        const grads = node.backwardFn(g, node.saved());
+        grads.forEach((gi, i) => {
+          const edge = node.next[i];
+          if (!edge || !gi) return;
+          if (gi !== g) own(gi);
+          if ('leaf' in edge) {
+            accumulateLeaf(edge.leaf, gi, own);
+            return;
+          }
+          const prev = pending.get(edge.node);
+          if (prev) {
+            const sum = prev.add(gi);
+            own(sum);
+            pending.set(edge.node, sum);
+            if (prev !== g) drop(prev);
+            if (gi !== g) drop(gi);
+          } else {
+            // The same tensor may flow to several edges (add's backward): own a view per edge.
+            const mine = gi === g ? g.alias() : gi;
+            own(mine);
+            pending.set(edge.node, mine);
+          }
+        });
+        drop(g);
+        if (!retainGraph) node.releaseSaved();
+      }
+    } finally {
+      for (const t of owned) t.dispose();
+      for (const t of pending.values()) if (t !== grad) t.dispose();
+    }
+  });
+}
+
+function accumulateRetained(target: Tensor, g: Tensor): void {
+  const prev = target.grad;
+  target.grad = keep(prev ? prev.add(g) : g.clone());
+  prev?.dispose();
+}
+
+function accumulateLeaf(leaf: Tensor, grad: Tensor, own?: (t: Tensor) => void): void {
+  if (leaf.isDisposed) throw new AutogradError('backward', 'a leaf tensor that requires grad was disposed before backward');
+  let g = applyHooks(leaf._hooks, grad, own ?? (() => {}));
+  const prev = leaf.grad;
+  if (prev) {
+    leaf.grad = keep(prev.add(g));
+    prev.dispose();
+  } else {
+    // Adopt a private copy: the engine disposes the gradients it owns.
+    g = g.clone();
+    leaf.grad = keep(g);
+  }
+}

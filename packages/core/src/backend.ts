@@ -1,0 +1,200 @@
+import type { DType, TypedArray } from './dtype.js';
+import { BackendError } from './errors.js';
+
+/**
+ * A backend-owned block of memory holding `size` elements of `dtype`.
+ * Opaque to core: each backend extends it with its own handle (a host
+ * array, a GPUBuffer, ...).
+ */
+export interface BackendStorage {
+  readonly size: number;
+  readonly dtype: DType;
+}
+
+/**
+ * How a primitive sees one tensor operand: storage plus a strided layout.
+ * `strides` and `offset` are in elements. A stride of 0 repeats an element
+ * (broadcasting). Ranks are at most {@link MAX_RANK}.
+ */
+export interface View<S extends BackendStorage = BackendStorage> {
+  readonly storage: S;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/** The largest rank a primitive must handle; core rejects larger tensors. */
+export const MAX_RANK = 8;
+
+export type UnaryOp =
+  | 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh'
+  | 'sigmoid' | 'relu' | 'sign' | 'floor' | 'ceil' | 'round' | 'clamp'
+  | 'square' | 'reciprocal' | 'logicalNot';
+
+export type BinaryOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'logicalAnd' | 'logicalOr';
+
+export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'argmax' | 'argmin' | 'prod';
+
+/** Parameters of a unary op that takes some (clamp: min/max, either may be absent). */
+export interface UnaryParams {
+  min?: number;
+  max?: number;
+}
+
+/**
+ * What a GEMM does after the multiply-accumulate, per output element
+ * out[b, m, n] = act(alpha * acc + bias + residual).
+ */
+export interface MatmulEpilogue<S extends BackendStorage = BackendStorage> {
+  /** Added per column n (shape [N]) or per row m (shape [M]) — see `biasAxis`. */
+  bias?: View<S>;
+  biasAxis?: 'n' | 'm';
+  /** Added elementwise, same shape as out [B, M, N] (strides may be 0). */
+  residual?: View<S>;
+  relu?: boolean;
+  alpha?: number;
+}
+
+/** NCHW 2-D convolution geometry, padding already resolved to numbers. */
+export interface Conv2dParams {
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
+/** NCHW 2-D pooling geometry. */
+export interface Pool2dParams {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  ceilMode: boolean;
+  /** avgPool2d only: count padded cells in the divisor. */
+  countIncludePad?: boolean;
+  /** avgPool2d only: replaces the divisor when set. */
+  divisorOverride?: number;
+}
+
+/**
+ * The narrow interface every device implements. Primitives write into `out`
+ * (preallocated by core, usually contiguous, possibly strided for in-place
+ * and slice writes) and never read back: results stay on the device until
+ * {@link Backend.read}. Inputs may be any strided view. Core has already
+ * checked shapes and dtypes; a backend may assume them valid.
+ */
+export interface Backend<S extends BackendStorage = BackendStorage> {
+  /** 'cpu', 'webgpu', ... — what `tensor.device` reports. */
+  readonly name: string;
+
+  // ---- memory ----
+  /** Storage for `size` elements; its contents are unspecified. */
+  alloc(size: number, dtype: DType): S;
+  /** Returns storage to the backend (pooled, not necessarily freed). */
+  release(storage: S): void;
+  /** Copies host data into storage (length == storage.size). */
+  write(storage: S, data: TypedArray): void;
+  /** Reads a contiguous range of storage back to the host. */
+  read(storage: S, offset: number, length: number): Promise<TypedArray>;
+  /** Synchronous read; only backends whose memory is host memory have it. */
+  readSync?(storage: S, offset: number, length: number): TypedArray;
+  /** Bytes held by live storages and bytes kept in the pool for reuse. */
+  memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number };
+  /** Submits queued work; resolves when the device has finished it. */
+  sync(): Promise<void>;
+
+  // ---- elementwise ----
+  fill(out: View<S>, value: number): void;
+  /** out = cast(x), elementwise over out's shape (x broadcast by strides). */
+  copy(x: View<S>, out: View<S>): void;
+  unary(op: UnaryOp, x: View<S>, out: View<S>, params?: UnaryParams): void;
+  /** out = a op b. A number operand is a scalar of out's compute dtype. */
+  binary(op: BinaryOp, a: View<S> | number, b: View<S> | number, out: View<S>): void;
+  /** out = cond ? a : b. */
+  where(cond: View<S>, a: View<S> | number, b: View<S> | number, out: View<S>): void;
+
+  // ---- reductions ----
+  /**
+   * Reduces the last `reduceRank` dims of x into out (contiguous, shape =
+   * x.shape without those dims). argmax/argmin write int32 flat indices into
+   * the reduced block (first occurrence wins, as PyTorch).
+   */
+  reduce(op: ReduceOp, x: View<S>, reduceRank: number, out: View<S>): void;
+
+  // ---- linear algebra ----
+  /** out[b] = epilogue(a[b] @ b[b]) for rank-3 views a [B, M, K], b [B, K, N], out [B, M, N]. */
+  matmul(a: View<S>, b: View<S>, out: View<S>, epilogue?: MatmulEpilogue<S>): void;
+
+  // ---- indexing ----
+  /** out[..., i, ...] = x[..., index[..., i, ...], ...] along `dim`; index is int32 with out's shape. */
+  gather(x: View<S>, dim: number, index: View<S>, out: View<S>): void;
+  /** out = x with out[idx] += src along dim (scatter_add_); used by gather's backward. */
+  scatterAdd(out: View<S>, dim: number, index: View<S>, src: View<S>): void;
+  /** out = x.index_select(dim, index) with a 1-D int32 index. */
+  indexSelect(x: View<S>, dim: number, index: View<S>, out: View<S>): void;
+  /** out (zeroed by core) += src rows: out.index_add_(dim, index, src). */
+  indexAdd(out: View<S>, dim: number, index: View<S>, src: View<S>): void;
+
+  // ---- CNN ----
+  /** y = conv2d(x, w) (+bias per out channel, +residual, relu). x [N,C,H,W], w [O,C/g,kH,kW]. */
+  conv2d(x: View<S>, w: View<S>, out: View<S>, p: Conv2dParams, epilogue?: Omit<MatmulEpilogue<S>, 'biasAxis' | 'alpha'>): void;
+  /** dx from dy and w. */
+  conv2dBackwardInput(dy: View<S>, w: View<S>, dx: View<S>, p: Conv2dParams): void;
+  /** dw from x and dy. */
+  conv2dBackwardWeight(x: View<S>, dy: View<S>, dw: View<S>, p: Conv2dParams): void;
+  /** y = max over each window; indices (int32, flat h*W+w within the input plane) for backward. */
+  maxPool2d(x: View<S>, out: View<S>, indices: View<S>, p: Pool2dParams): void;
+  /** dx (all of it written) from dy and the argmax indices. */
+  maxPool2dBackward(dy: View<S>, indices: View<S>, dx: View<S>, p: Pool2dParams): void;
+  avgPool2d(x: View<S>, out: View<S>, p: Pool2dParams): void;
+  avgPool2dBackward(dy: View<S>, dx: View<S>, p: Pool2dParams): void;
+  /** adaptive average pooling to out's H×W (PyTorch's start/end index rule). */
+  adaptiveAvgPool2d(x: View<S>, out: View<S>): void;
+  adaptiveAvgPool2dBackward(dy: View<S>, dx: View<S>): void;
+
+  /** Frees everything the backend holds; the backend is unusable after. */
+  destroy?(): void;
+}
+
+const registry = new Map<string, Backend>();
+let defaultName = 'cpu';
+
+/** Makes a backend available under its name; a later registration replaces an earlier one. */
+export function registerBackend(backend: Backend): void {
+  registry.set(backend.name, backend);
+}
+
+/** The backend registered under `name`; throws listing the registered ones if absent. */
+export function getBackend(name?: string): Backend {
+  const key = name ?? defaultName;
+  const backend = registry.get(key);
+  if (!backend) {
+    const hint = key === 'webgpu' ? ' (call `await initWebGPU()` from @kiln/kernels first)' : '';
+    throw new BackendError('getBackend', `no backend named '${key}'${hint}; registered: ${[...registry.keys()].join(', ') || 'none'}`);
+  }
+  return backend;
+}
+
+/** True when a backend named `name` is registered. */
+export function hasBackend(name: string): boolean {
+  return registry.has(name);
+}
+
+/** Names of every registered backend. */
+export function listBackends(): string[] {
+  return [...registry.keys()];
+}
+
+/** Makes `name` the backend new tensors are created on (PyTorch's default device). */
+export function setDefaultBackend(name: string): void {
+  getBackend(name);
+  defaultName = name;
+}
+
+/** The name of the backend new tensors are created on. */
+export function getDefaultBackend(): string {
+  return defaultName;
+}

@@ -1,0 +1,111 @@
+import type { BinaryOp, UnaryOp, UnaryParams, View } from '../backend.js';
+import { numel } from '../shape.js';
+import { arr, offsetsOf, reader } from './strided.js';
+
+/** Round half to even, as torch.round. */
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+const UNARY: Record<UnaryOp, (x: number, p?: UnaryParams) => number> = {
+  neg: (x) => -x,
+  abs: Math.abs,
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  sin: Math.sin,
+  cos: Math.cos,
+  tanh: Math.tanh,
+  sigmoid: (x) => 1 / (1 + Math.exp(-x)),
+  relu: (x) => (x > 0 ? x : x !== x ? x : 0),
+  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x !== x ? x : 0),
+  floor: Math.floor,
+  ceil: Math.ceil,
+  round: roundHalfEven,
+  clamp: (x, p) => {
+    if (x !== x) return x;
+    let y = x;
+    if (p?.min !== undefined) y = Math.max(y, p.min);
+    if (p?.max !== undefined) y = Math.min(y, p.max);
+    return y;
+  },
+  square: (x) => x * x,
+  reciprocal: (x) => 1 / x,
+  logicalNot: (x) => (x ? 0 : 1),
+};
+
+const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  pow: Math.pow,
+  maximum: (a, b) => (a !== a || b !== b ? NaN : Math.max(a, b)),
+  minimum: (a, b) => (a !== a || b !== b ? NaN : Math.min(a, b)),
+  eq: (a, b) => +(a === b),
+  ne: (a, b) => +(a !== b),
+  lt: (a, b) => +(a < b),
+  le: (a, b) => +(a <= b),
+  gt: (a, b) => +(a > b),
+  ge: (a, b) => +(a >= b),
+  logicalAnd: (a, b) => +(a !== 0 && b !== 0),
+  logicalOr: (a, b) => +(a !== 0 || b !== 0),
+};
+
+/** Converts a computed value to what `dtype` stores (bool is x != 0; ints wrap via the typed array). */
+function storer(out: View): (i: number, v: number) => void {
+  const data = arr(out);
+  const offs = offsetsOf(out.shape, out.strides, out.offset);
+  if (out.dtype === 'bool') return (i, v) => (data[offs[i]!] = v !== 0 ? 1 : 0);
+  return (i, v) => (data[offs[i]!] = v);
+}
+
+function intMul(a: number, b: number): number {
+  return Math.imul(a, b);
+}
+
+export function cpuFill(out: View, value: number): void {
+  const set = storer(out);
+  for (let i = 0, n = numel(out.shape); i < n; i++) set(i, value);
+}
+
+export function cpuCopy(x: View, out: View): void {
+  const get = reader(x, out.shape);
+  const set = storer(out);
+  const toInt = out.dtype !== 'float32' && out.dtype !== 'bool' && x.dtype === 'float32';
+  for (let i = 0, n = numel(out.shape); i < n; i++) {
+    const v = get(i);
+    set(i, toInt ? (Number.isFinite(v) ? Math.trunc(v) : 0) : v);
+  }
+}
+
+export function cpuUnary(op: UnaryOp, x: View, out: View, p?: UnaryParams): void {
+  const f = UNARY[op];
+  const get = reader(x, out.shape);
+  const set = storer(out);
+  for (let i = 0, n = numel(out.shape); i < n; i++) set(i, f(get(i), p));
+}
+
+export function cpuBinary(op: BinaryOp, a: View | number, b: View | number, out: View): void {
+  const isInt = out.dtype === 'int32' || out.dtype === 'int8' || out.dtype === 'uint8';
+  const f = op === 'mul' && isInt ? intMul : BINARY[op];
+  const ga = reader(a, out.shape);
+  const gb = reader(b, out.shape);
+  const set = storer(out);
+  const n = numel(out.shape);
+  if (isInt && op === 'pow') {
+    for (let i = 0; i < n; i++) set(i, Math.trunc(Math.pow(ga(i), gb(i))));
+    return;
+  }
+  for (let i = 0; i < n; i++) set(i, f(ga(i), gb(i)));
+}
+
+export function cpuWhere(cond: View, a: View | number, b: View | number, out: View): void {
+  const gc = reader(cond, out.shape);
+  const ga = reader(a, out.shape);
+  const gb = reader(b, out.shape);
+  const set = storer(out);
+  for (let i = 0, n = numel(out.shape); i < n; i++) set(i, gc(i) ? ga(i) : gb(i));
+}

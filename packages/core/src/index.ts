@@ -1,0 +1,65 @@
+/**
+ * @kiln/core — tensors, autograd, the backend interface and the CPU
+ * reference backend. PyTorch's API in camelCase.
+ */
+export { Tensor, type NestedList } from './tensor.js';
+export type { DType, TypedArray } from './dtype.js';
+export { DTYPES, itemSize, promoteTypes } from './dtype.js';
+export { KilnError, ShapeError, DTypeError, BackendError, DisposedError, AutogradError } from './errors.js';
+export {
+  type Backend,
+  type BackendStorage,
+  type View,
+  type UnaryOp,
+  type BinaryOp,
+  type ReduceOp,
+  type UnaryParams,
+  type MatmulEpilogue,
+  type Conv2dParams,
+  type Pool2dParams,
+  MAX_RANK,
+  registerBackend,
+  getBackend,
+  hasBackend,
+  listBackends,
+  setDefaultBackend,
+  getDefaultBackend,
+} from './backend.js';
+export { CpuBackend, cpuBackend } from './cpu/backend.js';
+export { numel, contiguousStrides, broadcastShapes, isContiguous } from './shape.js';
+export { tidy, keep, memory, type MemoryInfo } from './memory.js';
+export { Generator, manualSeed, defaultGenerator } from './random.js';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode.js';
+export { Node, type GradHook, type BackwardFn } from './autograd/node.js';
+export { withTracer, type TracedOp } from './ops/trace.js';
+export type { TensorOrScalar } from './ops/util.js';
+export {
+  tensor,
+  fromArray,
+  full,
+  zeros,
+  ones,
+  zerosLike,
+  onesLike,
+  fullLike,
+  arange,
+  linspace,
+  eye,
+  rand,
+  randn,
+  randint,
+  randLike,
+  randnLike,
+  randintLike,
+  emptyTensor as empty,
+  type TensorOptions,
+  type RandomOptions,
+  type NestedArray,
+} from './ops/creation.js';
+export * from './ops/functional.js';
+export { where } from './ops/binary.js';
+export { cast, clone } from './ops/unary.js';
+export { view, reshape, permute, transpose, slice, narrow, select, expand, squeeze, unsqueeze, flatten, unflatten, contiguous } from './ops/views.js';
+export { sum, mean, max, min, argmax, argmin, variance as var, std, logsumexp, softmax, logSoftmax, isfinite, type Dims, type ValuesIndices, type VarOptions } from './ops/reduce.js';
+export { matmul } from './ops/matmul.js';
+export { cat, stack, split, chunk, gather, scatterAdd, indexSelect, indexAdd, pad } from './ops/indexing.js';

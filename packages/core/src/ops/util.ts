@@ -1,0 +1,51 @@
+import { Tensor } from '../tensor.js';
+import { getBackend, type Backend } from '../backend.js';
+import type { DType } from '../dtype.js';
+import { BackendError, KilnError } from '../errors.js';
+import { StorageRef } from '../storage.js';
+import { contiguousStrides, numel, checkShape } from '../shape.js';
+
+/** A tensor operand or a plain number (a scalar operand, as in PyTorch). */
+export type TensorOrScalar = Tensor | number;
+
+/** The common backend of an op's tensor inputs; rejects mixed devices and disposed tensors. */
+export function commonBackend(op: string, inputs: readonly unknown[]): Backend {
+  let backend: Backend | null = null;
+  for (const x of inputs) {
+    const t = x as Tensor | null;
+    if (!t?._isKilnTensor) continue;
+    t._checkAlive(op);
+    const b = t._storage.backend;
+    if (backend && backend !== b) {
+      throw new BackendError(op, `expected all tensors to be on the same device, but found at least two devices, ${backend.name} and ${b.name}`);
+    }
+    backend = b;
+  }
+  return backend ?? getBackend();
+}
+
+/** A fresh contiguous tensor on `backend` with unspecified contents. */
+export function empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
+  const s = checkShape('empty', shape);
+  const storage = new StorageRef(backend, backend.alloc(numel(s), dtype));
+  return Tensor._fromStorage(storage, s, contiguousStrides(s), 0, dtype);
+}
+
+/** Rejects a non-tensor where a tensor is required. */
+export function expectTensor(op: string, x: unknown, what = 'input'): Tensor {
+  if (!(x as Tensor | null)?._isKilnTensor) throw new KilnError(op, `expected ${what} to be a Tensor, got ${typeof x === 'object' ? String(x) : typeof x}`);
+  return x as Tensor;
+}
+
+/** Reduces a broadcast gradient back to `shape` (sum over broadcast dims). */
+export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const lead = g.shape.length - shape.length;
+  const dims: number[] = [];
+  for (let i = 0; i < g.shape.length; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) dims.push(i);
+  }
+  let r = dims.length ? g.sum(dims, true) : g;
+  if (lead > 0) r = r.reshape([...shape]);
+  return r;
+}
