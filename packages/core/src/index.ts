@@ -63,3 +63,8 @@ export { view, reshape, permute, transpose, slice, narrow, select, expand, squee
 export { sum, mean, max, min, argmax, argmin, variance as var, std, logsumexp, softmax, logSoftmax, isfinite, type Dims, type ValuesIndices, type VarOptions } from './ops/reduce.js';
 export { matmul } from './ops/matmul.js';
 export { cat, stack, split, chunk, gather, scatterAdd, indexSelect, indexAdd, pad } from './ops/indexing.js';
+export { conv2d, type Conv2dOptions, type ConvEpilogue, type Pair } from './ops/conv.js';
+export { maxPool2d, maxPool2dWithIndices, avgPool2d, adaptiveAvgPool2d, type Pool2dOptions } from './ops/pool.js';
+export { batchNorm, type BatchNormOptions } from './ops/norm.js';
+export { nllLoss, crossEntropy, mseLoss, type Reduction, type NllOptions, type CrossEntropyOptions } from './ops/loss.js';
+export { linear, dropout } from './ops/linear.js';

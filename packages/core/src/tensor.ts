@@ -113,10 +113,11 @@ export class Tensor {
 
   /**
    * @internal Runs an in-place op: `direct` writes into this storage when no
-   * autograd is involved; otherwise `outOfPlace` computes the result with
-   * its graph, which is copied in and becomes this tensor's history.
+   * autograd is involved; otherwise `outOfPlace(self)` computes the result
+   * with its graph from a snapshot of this tensor, and the result is copied
+   * in and becomes this tensor's history.
    */
-  _inPlace(op: string, operands: readonly unknown[], outOfPlace: () => Tensor, direct: () => void): this {
+  _inPlace(op: string, operands: readonly unknown[], outOfPlace: (self: Tensor) => Tensor, direct: () => void): this {
     this._checkAlive(op);
     if (!needsGrad(this, ...operands)) {
       direct();
@@ -127,7 +128,11 @@ export class Tensor {
       throw new AutogradError(op, 'a leaf Variable that requires grad is being used in an in-place operation');
     }
     if (this._base) throw new AutogradError(op, 'in-place operations on views are not supported when the result requires grad; use the out-of-place op');
-    const r = outOfPlace();
+    // The op reads a snapshot, so a formula that saves the original value
+    // (mul_, div_) keeps it even though this storage is overwritten.
+    const original = this.clone();
+    const r = outOfPlace(original);
+    original.dispose();
     this._storage.backend.copy(r._view(), this._view());
     this._storage.version++;
     const node = r.gradFn;
@@ -454,7 +459,7 @@ export class Tensor {
   }
   /** Fills with `value` in place. */
   fill_(value: number): this {
-    return this._inPlace('fill_', [], () => bin.binary('mul', this, 0).add(value), () => {
+    return this._inPlace('fill_', [], (self) => bin.binary('mul', self, 0).add(value), () => {
       if (this.numel() > 0) this._storage.backend.fill(this._view(), value);
     });
   }

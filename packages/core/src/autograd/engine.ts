@@ -1,7 +1,7 @@
 import type { Tensor } from '../tensor.js';
 import { Node } from './node.js';
 import { noGrad } from './grad-mode.js';
-import { keep } from '../memory.js';
+import { keep, tidy } from '../memory.js';
 import { AutogradError, ShapeError, fmtShape } from '../errors.js';
 import { sameShape } from '../shape.js';
 
@@ -75,7 +75,10 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
         g = hooked;
         const target = node.retainTarget?.deref();
         if (target) accumulateRetained(target, g);
-        const grads = node.backwardFn(g, node.saved());
+        const saved = node.saved();
+        const gIn = g;
+        // Intermediates of the formula are freed at once; only the gradients survive.
+        const grads = tidy(() => node.backwardFn(gIn, saved));
         grads.forEach((gi, i) => {
           const edge = node.next[i];
           if (!edge || !gi) return;

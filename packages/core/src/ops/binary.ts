@@ -138,7 +138,7 @@ export function binaryInPlace(op: BinaryOp, a: Tensor, bIn: TensorOrScalar): Ten
     if (!sameShape(shape, a.shape)) throw new ShapeError(`${op}_`, `output with shape ${fmtShape(a.shape)} doesn't match the broadcast shape ${fmtShape(shape)}`);
   }
   const backend = commonBackend(`${op}_`, [a, b]);
-  return a._inPlace(`${op}_`, [b], () => binary(op, a, b), () => {
+  return a._inPlace(`${op}_`, [b], (self) => binary(op, self, b === a ? self : b), () => {
     if (a.numel() === 0) return;
     let bv = typeof b === 'number' ? b : cast(b, a.dtype);
     // An operand sharing a's storage with another layout would be read after being overwritten.
@@ -152,7 +152,8 @@ export function where(cond: Tensor, aIn: TensorOrScalar, bIn: TensorOrScalar): T
   const a0 = checkOperand('where', aIn);
   const b0 = checkOperand('where', bIn);
   const backend = commonBackend('where', [cond, a0, b0]);
-  const c = cast(cond, 'bool');
+  if (cond.dtype !== 'bool') throw new DTypeError('where', `expected condition to be a boolean tensor, but got a tensor with dtype ${cond.dtype}`);
+  const c = cond;
   let dt: DType;
   if (typeof a0 !== 'number' && typeof b0 !== 'number') dt = promoteTypes(a0.dtype, b0.dtype);
   else if (typeof a0 !== 'number') dt = promoteWithScalar(a0.dtype, b0 as number);

@@ -73,7 +73,7 @@ export function unary(op: UnaryOp, x: Tensor, params?: UnaryParams): Tensor {
 
 /** Runs a unary primitive in place on x (its storage version is bumped). */
 export function unaryInPlace(op: UnaryOp, x: Tensor, params?: UnaryParams): Tensor {
-  return x._inPlace(op, [], () => unary(op, x, params), () => {
+  return x._inPlace(op, [], (self) => unary(op, self, params), () => {
     if (x.numel() > 0) x._storage.backend.unary(op, x._view(), x._view(), params);
   });
 }

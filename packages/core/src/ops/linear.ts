@@ -1,0 +1,33 @@
+import { Tensor } from '../tensor.js';
+import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
+import { tidy } from '../memory.js';
+import { rand } from './creation.js';
+import type { Generator } from '../random.js';
+
+/** y = x @ weightᵀ + bias over the last dim of x (torch.nn.functional.linear). */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (weight.dim() !== 2) throw new ShapeError('linear', `expected a 2-D weight [out_features, in_features], got ${fmtShape(weight.shape)}`);
+  if (x.dim() < 1 || x.shape[x.dim() - 1] !== weight.shape[1]) {
+    throw new ShapeError('linear', `input's last dim must equal in_features: input ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)}`);
+  }
+  if (bias && (bias.dim() !== 1 || bias.shape[0] !== weight.shape[0])) throw new ShapeError('linear', `expected bias of shape [${weight.shape[0]}], got ${fmtShape(bias.shape)}`);
+  if (x.dtype !== 'float32') throw new DTypeError('linear', `expected float32 input, got ${x.dtype}`);
+  return tidy(() => {
+    const y = x.matmul(weight.mT);
+    return bias ? y.add(bias) : y;
+  });
+}
+
+/**
+ * Zeroes elements with probability p and scales the rest by 1/(1-p) when
+ * training (torch.nn.functional.dropout), with Kiln's seeded generator.
+ */
+export function dropout(x: Tensor, p = 0.5, training = true, generator?: Generator): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new KilnError('dropout', `dropout probability has to be between 0 and 1, but got ${p}`);
+  if (!training || p === 0) return x;
+  if (p === 1) return tidy(() => x.mul(0));
+  return tidy(() => {
+    const keepMask = rand(x.shape, { device: x.device, generator }).ge(p);
+    return x.mul(keepMask).mul(1 / (1 - p));
+  });
+}

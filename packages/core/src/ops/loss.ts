@@ -1,0 +1,112 @@
+import { Tensor } from '../tensor.js';
+import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
+import { tidy } from '../memory.js';
+import { where } from './binary.js';
+
+/** How per-element losses are combined, as PyTorch's `reduction`. */
+export type Reduction = 'mean' | 'sum' | 'none';
+
+/** Options of nllLoss / crossEntropy. */
+export interface NllOptions {
+  /** Per-class weights [C]. */
+  weight?: Tensor | null;
+  /** Targets equal to this contribute nothing (default -100). */
+  ignoreIndex?: number;
+  reduction?: Reduction;
+}
+
+/** Options of crossEntropy: nllLoss's plus label smoothing. */
+export interface CrossEntropyOptions extends NllOptions {
+  labelSmoothing?: number;
+}
+
+function checkReduction(op: string, r: string): Reduction {
+  if (r !== 'mean' && r !== 'sum' && r !== 'none') throw new KilnError(op, `${r} is not a valid value for reduction (mean, sum, none)`);
+  return r;
+}
+
+function checkClassTarget(op: string, input: Tensor, target: Tensor): void {
+  if (target.dtype === 'float32') throw new DTypeError(op, `expected an integer class-index target, got ${target.dtype}`);
+  const expected = [input.shape[0]!, ...input.shape.slice(2)];
+  if (input.dim() === 1 ? target.dim() !== 0 : target.shape.join() !== expected.join()) {
+    throw new ShapeError(op, `expected target of shape ${fmtShape(input.dim() === 1 ? [] : expected)} for input ${fmtShape(input.shape)}, got ${fmtShape(target.shape)}`);
+  }
+}
+
+/**
+ * Negative log-likelihood of class targets given log-probabilities
+ * [N, C, ...] (or [C] with a scalar target). Mean reduction divides by the
+ * summed weights of non-ignored targets, as PyTorch.
+ */
+export function nllLoss(logProbs: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
+  const reduction = checkReduction('nllLoss', opts.reduction ?? 'mean');
+  if (logProbs.dim() === 1) return tidy(() => nllLoss(logProbs.unsqueeze(0), target.reshape([1]), opts).reshape([]));
+  if (logProbs.dim() < 2) throw new ShapeError('nllLoss', `expected input of shape [N, C, ...], got ${fmtShape(logProbs.shape)}`);
+  checkClassTarget('nllLoss', logProbs, target);
+  const C = logProbs.shape[1]!;
+  if (opts.weight && (opts.weight.dim() !== 1 || opts.weight.shape[0] !== C)) throw new ShapeError('nllLoss', `expected weight of shape [${C}], got ${fmtShape(opts.weight.shape)}`);
+  const ignore = opts.ignoreIndex ?? -100;
+  return tidy(() => {
+    const t = target.to('int32');
+    const valid = t.ne(ignore);
+    const safeT = where(valid, t, 0);
+    const picked = logProbs.gather(1, safeT.unsqueeze(1)).squeeze(1);
+    let w = valid.to('float32');
+    if (opts.weight) w = w.mul(opts.weight.indexSelect(0, safeT.reshape([-1])).reshape(safeT.shape));
+    const losses = picked.mul(w).neg();
+    if (reduction === 'none') return losses;
+    if (reduction === 'sum') return losses.sum();
+    return losses.sum().div(w.sum());
+  });
+}
+
+/**
+ * Cross entropy of logits [N, C, ...] against class indices (or class
+ * probabilities of the input's shape), through a stable logSoftmax;
+ * label smoothing as torch.nn.functional.cross_entropy.
+ */
+export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const reduction = checkReduction('crossEntropy', opts.reduction ?? 'mean');
+  const eps = opts.labelSmoothing ?? 0;
+  if (!(eps >= 0 && eps <= 1)) throw new KilnError('crossEntropy', `label_smoothing must be between 0.0 and 1.0, got ${eps}`);
+  if (input.dtype !== 'float32') throw new DTypeError('crossEntropy', `expected float32 logits, got ${input.dtype}`);
+  const classDim = input.dim() === 1 ? 0 : 1;
+  const C = input.shape[classDim]!;
+  const wShape = input.shape.map((s, i) => (i === classDim ? s : 1));
+  return tidy(() => {
+    const logp = input.logSoftmax(classDim);
+    if (target.dtype === 'float32') {
+      // Probability targets.
+      if (target.shape.join() !== input.shape.join()) throw new ShapeError('crossEntropy', `probability targets must have the input's shape ${fmtShape(input.shape)}, got ${fmtShape(target.shape)}`);
+      let t = eps > 0 ? target.mul(1 - eps).add(eps / C) : target;
+      if (opts.weight) t = t.mul(opts.weight.reshape(wShape));
+      const losses = logp.mul(t).sum(classDim).neg();
+      if (reduction === 'none') return losses;
+      if (reduction === 'sum') return losses.sum();
+      return losses.sum().div(input.dim() === 1 ? 1 : input.numel() / C);
+    }
+    const nll = nllLoss(logp, target, { ...opts, reduction });
+    if (eps === 0) return nll;
+    const ignore = target.to('int32').eq(opts.ignoreIndex ?? -100);
+    let smooth = (opts.weight ? logp.mul(opts.weight.reshape(wShape)) : logp).sum(classDim).neg();
+    smooth = where(ignore, 0, smooth);
+    let ret: Tensor;
+    if (reduction === 'none') ret = smooth;
+    else if (reduction === 'sum') ret = smooth.sum();
+    else if (opts.weight) {
+      const valid = ignore.logicalNot();
+      const tw = opts.weight.indexSelect(0, where(valid, target.to('int32'), 0).reshape([-1])).mul(valid.reshape([-1]));
+      ret = smooth.sum().div(tw.sum());
+    } else ret = smooth.sum().div(ignore.logicalNot().sum());
+    return nll.mul(1 - eps).add(ret.mul(eps / C));
+  });
+}
+
+/** Mean squared error, as torch.nn.functional.mse_loss (broadcasting allowed). */
+export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  const reduction = checkReduction('mseLoss', opts.reduction ?? 'mean');
+  return tidy(() => {
+    const l = input.sub(target).square();
+    return reduction === 'none' ? l : reduction === 'sum' ? l.sum() : l.mean();
+  });
+}
