@@ -68,3 +68,25 @@ export { maxPool2d, maxPool2dWithIndices, avgPool2d, adaptiveAvgPool2d, type Poo
 export { batchNorm, type BatchNormOptions } from './ops/norm.js';
 export { nllLoss, crossEntropy, mseLoss, type Reduction, type NllOptions, type CrossEntropyOptions } from './ops/loss.js';
 export { linear, dropout } from './ops/linear.js';
+export { FormatError } from './io/errors.js';
+export {
+  allocRaw,
+  bitsToFloat32,
+  halfToFloat,
+  rawItemSize,
+  rawFromBytes,
+  rawToBytes,
+  shapeSize,
+  widenToKiln,
+  type KilnDType,
+  type RawArray,
+  type RawDType,
+  type RawTensor,
+} from './io/raw-tensor.js';
+export {
+  readSafetensors,
+  writeSafetensors,
+  SAFETENSORS_MAX_HEADER,
+  type ReadSafetensorsOptions,
+  type SafetensorsFile,
+} from './io/safetensors.js';

@@ -81,7 +81,12 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
         const grads = tidy(() => node.backwardFn(gIn, saved));
         grads.forEach((gi, i) => {
           const edge = node.next[i];
-          if (!edge || !gi) return;
+          if (!gi) return;
+          if (!edge) {
+            // A formula computed a gradient nobody needs: free it now.
+            if (gi !== g) gi.dispose();
+            return;
+          }
           if (gi !== g) own(gi);
           if ('leaf' in edge) {
             accumulateLeaf(edge.leaf, gi, own);

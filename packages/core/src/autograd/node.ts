@@ -38,6 +38,11 @@ export class Node {
     for (const e of next) if (e && 'node' in e) e.node.refs++;
   }
 
+  /** The nodes this one sends gradients to (PyTorch's next_functions); null entries need no gradient, leaves show as 'AccumulateGrad'. */
+  get nextFunctions(): (Node | 'AccumulateGrad' | null)[] {
+    return this.next.map((e) => (e === null ? null : 'node' in e ? e.node : 'AccumulateGrad'));
+  }
+
   /** The saved tensors, checked against in-place modification since they were saved. */
   saved(): readonly Tensor[] {
     if (this.released) {

@@ -2,6 +2,7 @@ import { Tensor } from '../tensor.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { tidy } from '../memory.js';
 import { where } from './binary.js';
+import { broadcastShapes } from '../shape.js';
 
 /** How per-element losses are combined, as PyTorch's `reduction`. */
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -39,12 +40,20 @@ function checkClassTarget(op: string, input: Tensor, target: Tensor): void {
  * summed weights of non-ignored targets, as PyTorch.
  */
 export function nllLoss(logProbs: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
-  const reduction = checkReduction('nllLoss', opts.reduction ?? 'mean');
-  if (logProbs.dim() === 1) return tidy(() => nllLoss(logProbs.unsqueeze(0), target.reshape([1]), opts).reshape([]));
-  if (logProbs.dim() < 2) throw new ShapeError('nllLoss', `expected input of shape [N, C, ...], got ${fmtShape(logProbs.shape)}`);
-  checkClassTarget('nllLoss', logProbs, target);
+  return nllLossAs('nllLoss', logProbs, target, opts);
+}
+
+/** nllLoss whose errors name `op` (crossEntropy delegates here). */
+function nllLossAs(op: string, logProbs: Tensor, target: Tensor, opts: NllOptions): Tensor {
+  const reduction = checkReduction(op, opts.reduction ?? 'mean');
+  if (logProbs.dim() === 1) {
+    if (target.dim() !== 0) throw new ShapeError(op, `expected a 0-D target for 1-D input ${fmtShape(logProbs.shape)}, got ${fmtShape(target.shape)}`);
+    return tidy(() => nllLossAs(op, logProbs.unsqueeze(0), target.reshape([1]), opts).reshape([]));
+  }
+  if (logProbs.dim() < 2) throw new ShapeError(op, `expected input of shape [N, C, ...], got ${fmtShape(logProbs.shape)}`);
+  checkClassTarget(op, logProbs, target);
   const C = logProbs.shape[1]!;
-  if (opts.weight && (opts.weight.dim() !== 1 || opts.weight.shape[0] !== C)) throw new ShapeError('nllLoss', `expected weight of shape [${C}], got ${fmtShape(opts.weight.shape)}`);
+  if (opts.weight && (opts.weight.dim() !== 1 || opts.weight.shape[0] !== C)) throw new ShapeError(op, `expected weight of shape [${C}], got ${fmtShape(opts.weight.shape)}`);
   const ignore = opts.ignoreIndex ?? -100;
   return tidy(() => {
     const t = target.to('int32');
@@ -85,7 +94,7 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
       if (reduction === 'sum') return losses.sum();
       return losses.sum().div(input.dim() === 1 ? 1 : input.numel() / C);
     }
-    const nll = nllLoss(logp, target, { ...opts, reduction });
+    const nll = nllLossAs('crossEntropy', logp, target, { ...opts, reduction });
     if (eps === 0) return nll;
     const ignore = target.to('int32').eq(opts.ignoreIndex ?? -100);
     let smooth = (opts.weight ? logp.mul(opts.weight.reshape(wShape)) : logp).sum(classDim).neg();
@@ -105,6 +114,7 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
 /** Mean squared error, as torch.nn.functional.mse_loss (broadcasting allowed). */
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   const reduction = checkReduction('mseLoss', opts.reduction ?? 'mean');
+  broadcastShapes('mseLoss', input.shape, target.shape);
   return tidy(() => {
     const l = input.sub(target).square();
     return reduction === 'none' ? l : reduction === 'sum' ? l.sum() : l.mean();

@@ -33,10 +33,15 @@ function matmulNd(a: Tensor, b: Tensor): Tensor {
         backend.matmul(asBatched(a, batch), asBatched(b, batch), { ...ov, shape: [numel(batch), m, n], strides: [m * n, n, 1] });
       });
   }
-  return finish(out, 'matmul', [a, b], {}, [a, b], (g, [sa, sb]) => [
-    sumTo(g.matmul(sb!.mT), a.shape),
-    sumTo(sa!.mT.matmul(g), b.shape),
-  ]);
+  // Save only what the needed gradients read (dA needs B, dB needs A).
+  const needA = a.requiresGrad;
+  const needB = b.requiresGrad;
+  const saved = [...(needB ? [a] : []), ...(needA ? [b] : [])];
+  return finish(out, 'matmul', [a, b], {}, saved, (g, s) => {
+    const sa = needB ? s[0]! : null;
+    const sb = needA ? s[needB ? 1 : 0]! : null;
+    return [needA ? sumTo(g.matmul(sb!.mT), a.shape) : null, needB ? sumTo(sa!.mT.matmul(g), b.shape) : null];
+  });
 }
 
 /**

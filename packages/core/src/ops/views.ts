@@ -42,6 +42,7 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
 
 /** Swaps two dims (torch.transpose). */
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
+  x._checkAlive('transpose');
   const r = x.dim();
   if (r === 0) return permute(x, []);
   const a = normalizeDim('transpose', dim0, r);

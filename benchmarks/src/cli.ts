@@ -1,0 +1,76 @@
+/**
+ * Command-line options of the benchmark suite, parsed with Node's util.parseArgs.
+ */
+import { parseArgs } from 'node:util';
+
+/** The suites, in the order a full run measures them. */
+export const SUITES = ['gemm', 'conv', 'layers', 'resnet', 'train', 'profile'] as const;
+export type Suite = (typeof SUITES)[number];
+
+/** The peers measured beside Kiln. */
+export const PEERS = ['tfjs', 'ort', 'torch'] as const;
+export type Peer = (typeof PEERS)[number];
+
+export interface Options {
+  /** The CI subset: small shapes, few runs, well under two minutes. */
+  quick: boolean;
+  suites: Suite[];
+  peers: Peer[];
+  /** Also append every JSON line to this file. */
+  out: string | null;
+  /** Skip the readable table at the end (JSON lines only). */
+  table: boolean;
+}
+
+const USAGE = `usage: node benchmarks/dist/run.js [options]
+
+  --quick           CI subset: small shapes, few runs (< 2 min on 2 cores)
+  --only LIST       suites to run, comma-separated: ${SUITES.join(', ')}
+  --peers LIST      peers to measure beside Kiln: ${PEERS.join(', ')}, or none
+  --out FILE        also append the JSON lines to FILE
+  --no-table        print JSON lines only
+  --help            this text
+
+Prints one JSON line per measurement on stdout, then a table. Progress goes to stderr.`;
+
+function list<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], all: readonly T[]): T[] {
+  if (value === undefined) return [...all];
+  if (value === 'none' || value === '') return [];
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!(allowed as readonly string[]).includes(item)) throw new Error(`--${flag}: unknown '${item}' (expected one of ${allowed.join(', ')})`);
+  }
+  return all.filter((a) => items.includes(a));
+}
+
+/** Parses argv (without node and the script); prints usage and exits on --help or an error. */
+export function parseOptions(argv: string[]): Options {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        peers: { type: 'string' },
+        out: { type: 'string' },
+        'no-table': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    return {
+      quick: values.quick ?? false,
+      suites: list('only', values.only, SUITES, SUITES),
+      peers: list('peers', values.peers, PEERS, PEERS),
+      out: values.out ?? null,
+      table: !values['no-table'],
+    };
+  } catch (e) {
+    console.error(`${(e as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}

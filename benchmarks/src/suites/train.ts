@@ -1,0 +1,78 @@
+/**
+ * One SGD training step of ResNet18 at batch 8 (forward in training mode,
+ * cross-entropy, backward, p -= lr·grad), timed over 20 consecutive steps
+ * (the first is the warm-up), against PyTorch CPU. The same 20 steps prove
+ * the steady state allocates no GPU buffers: the backend's buffersAllocated
+ * after step 1 must equal the count after the last step. The first step's
+ * loss is compared with PyTorch's on the same weights and batch.
+ */
+import { fromArray, memory } from '@kiln/core';
+import { measureCase, type Bench } from '../bench.js';
+import { RESNET18_FLOP_PER_IMAGE } from '../cases.js';
+import { log } from '../report.js';
+import { median } from '../timing.js';
+import { KilnResNet18Train } from '../resnet18.js';
+import { inputBatch } from '../weights.js';
+
+export async function trainSuite(bench: Bench): Promise<void> {
+  const assets = bench.assets();
+  const batch = bench.opts.quick ? 2 : 8;
+  const steps = bench.opts.quick ? 3 : 20;
+  const extra: Record<string, unknown> = { steps, weights: assets.source };
+  let kilnTiming: { ms: number; minMs: number; runs: number } | null = null;
+  let kilnError: string | null = null;
+
+  if (bench.kiln) {
+    const backend = bench.kiln;
+    const model = new KilnResNet18Train(assets, 'webgpu', assets.sgdLr);
+    const input = inputBatch(assets, batch);
+    const x = fromArray(input.data, input.shape, { device: 'webgpu' });
+    const y = fromArray(Int32Array.from(assets.labels.slice(0, batch)), [batch], { device: 'webgpu' });
+    try {
+      const times: number[] = [];
+      const allocated: number[] = [];
+      for (let i = 0; i < steps; i++) {
+        const t = performance.now();
+        const loss = model.step(x, y);
+        if (i === 0) {
+          const value = await loss.item();
+          extra.loss = Number(value.toPrecision(6));
+          if (assets.torchTrainLoss !== null && batch === 8) extra.lossDiff = Number(Math.abs(value - assets.torchTrainLoss).toPrecision(3));
+        }
+        await backend.sync();
+        times.push(performance.now() - t);
+        loss.dispose();
+        allocated.push(backend.memory().buffersAllocated);
+        log(`train step ${i + 1}/${steps}: ${times[i]!.toFixed(0)} ms, buffers allocated ${allocated[i]}`);
+      }
+      const steady = times.slice(1);
+      kilnTiming = { ms: Number(median(steady).toPrecision(5)), minMs: Number(Math.min(...steady).toPrecision(5)), runs: steady.length };
+      extra.firstStepMs = Number(times[0]!.toPrecision(5));
+      extra.buffersAllocated = { afterStep1: allocated[0], afterLastStep: allocated[allocated.length - 1] };
+      extra.buffersAllocatedAfterFirst = allocated[allocated.length - 1]! - allocated[0]!;
+      const mem = memory('webgpu');
+      extra.memory = { numTensors: mem.numTensors, bytesInUse: mem.bytesInUse, bytesPooled: mem.bytesPooled };
+    } catch (e) {
+      kilnError = (e as Error).message.split('\n')[0]!.slice(0, 300);
+    } finally {
+      x.dispose();
+      y.dispose();
+      model.dispose();
+    }
+  }
+
+  // The steps above are the measurement; measureCase only adds the PyTorch peer and the line.
+  await measureCase(bench, {
+    suite: 'resnet18_train',
+    name: `resnet18 SGD step N=${batch}`,
+    flop: 3 * RESNET18_FLOP_PER_IMAGE * batch,
+    kiln: null,
+    torch: assets.source === 'torch' ? { kind: 'resnet_train', batch } : null,
+    extra: {
+      ...(kilnTiming ?? {}),
+      ...(kilnError ? { error: kilnError } : {}),
+      ...(!bench.kiln ? { error: `kiln webgpu unavailable: ${bench.kilnError}` } : {}),
+      ...extra,
+    },
+  });
+}

@@ -1,0 +1,203 @@
+// Deterministic memory: dispose / tidy / keep / `using` release exactly what
+// they should and nothing else, a disposed tensor cannot be used (the error
+// names the op), views keep their storage alive, and autograd's saved
+// tensors are released by backward (or when the graph is dropped).
+// memory() is the witness. Runs on every backend.
+import { afterAll, expect, it } from 'vitest';
+import * as kiln from '@kiln/core';
+import { DisposedError, type Tensor } from '@kiln/core';
+import { describeBackends } from '@kiln/test-helpers';
+
+const ran = new Map<string, number>();
+afterAll(() => console.log(`memory lifecycle: ${[...ran].map(([b, n]) => `${n} cases on ${b}`).join(', ')} (numTensors and bytesInUse compared exactly)`));
+
+const F32 = 4;
+
+await describeBackends('memory lifecycle', (device) => {
+  const mem = () => kiln.memory(device);
+  const test = (name: string, fn: () => Promise<void> | void) => it(name, async () => {
+    ran.set(device, (ran.get(device) ?? 0) + 1);
+    await fn();
+  });
+
+  test('dispose releases the tensor and its bytes at once; a second dispose is a no-op', () => {
+    const before = mem();
+    const t = kiln.ones([10, 10], { device });
+    expect(mem().numTensors).toBe(before.numTensors + 1);
+    expect(mem().bytesInUse).toBe(before.bytesInUse + 100 * F32);
+    t.dispose();
+    expect(t.isDisposed).toBe(true);
+    expect(mem()).toMatchObject({ numTensors: before.numTensors, bytesInUse: before.bytesInUse });
+    t.dispose();
+    expect(mem()).toMatchObject({ numTensors: before.numTensors, bytesInUse: before.bytesInUse });
+  });
+
+  test('use after dispose throws a DisposedError naming the op', async () => {
+    const t = kiln.ones([2, 3], { device });
+    const w = kiln.ones([3, 3], { device });
+    t.dispose();
+    const calls: [string, () => unknown][] = [
+      ['add', () => t.add(1)],
+      ['mul', () => w.mul(t)],
+      ['exp', () => t.exp()],
+      ['sum', () => t.sum()],
+      ['matmul', () => t.matmul(w)],
+      ['reshape', () => t.reshape([6])],
+      ['transpose', () => t.transpose(0, 1)],
+      ['softmax', () => t.softmax(1)],
+      ['add_', () => t.add_(1)],
+      ['cat', () => kiln.cat([w, t], 0)],
+    ];
+    for (const [op, call] of calls) {
+      let thrown: unknown;
+      try {
+        call();
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown, `${op} on a disposed tensor`).toBeInstanceOf(DisposedError);
+      expect((thrown as Error).message, `${op}'s error names the op`).toMatch(new RegExp(`^${op}:`));
+    }
+    await expect(t.toArray()).rejects.toThrow(DisposedError);
+    await expect(t.toArray()).rejects.toThrow(/^toArray:/);
+    w.dispose();
+  });
+
+  test('a view keeps its storage alive after the base is disposed; the bytes go with the last holder', async () => {
+    const before = mem();
+    const base = kiln.fromArray([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [3, 4], { device, dtype: 'float32' });
+    const view = base.transpose(0, 1);
+    const flat = base.reshape([12]);
+    base.dispose();
+    expect(mem().numTensors).toBe(before.numTensors + 2);
+    expect(mem().bytesInUse).toBe(before.bytesInUse + 12 * F32);
+    using c = view.contiguous();
+    expect(Array.from(await c.toArray())).toEqual([0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
+    view.dispose();
+    expect(mem().bytesInUse).toBe(before.bytesInUse + 2 * 12 * F32); // flat's storage + c
+    flat.dispose();
+    expect(mem().bytesInUse).toBe(before.bytesInUse + 12 * F32); // c only
+  });
+
+  test('tidy disposes what the function made, except what it returns (arrays, objects) and keep()s', () => {
+    const before = mem();
+    const outside = kiln.ones([4], { device });
+    let inner: Tensor | null = null;
+    let kept: Tensor | null = null;
+    const result = kiln.tidy(() => {
+      const a = outside.mul(2);
+      inner = a.add(1);
+      kept = kiln.keep(a.mul(3));
+      return { sum: inner.sum(), parts: [a.sub(1)] };
+    });
+    expect(inner!.isDisposed).toBe(true);
+    expect(kept!.isDisposed).toBe(false);
+    expect(outside.isDisposed).toBe(false);
+    expect(result.sum.isDisposed).toBe(false);
+    expect(result.parts[0]!.isDisposed).toBe(false);
+    expect(mem().numTensors).toBe(before.numTensors + 4); // outside, kept, sum, parts[0]
+    for (const t of [outside, kept!, result.sum, result.parts[0]!]) t.dispose();
+    expect(mem()).toMatchObject({ numTensors: before.numTensors, bytesInUse: before.bytesInUse });
+  });
+
+  test('nested tidy hands a returned tensor to the outer scope, which disposes it unless returned again', () => {
+    const before = mem().numTensors;
+    let fromInner: Tensor | null = null;
+    const out = kiln.tidy(() => {
+      fromInner = kiln.tidy(() => kiln.ones([3], { device }).mul(2));
+      expect(fromInner.isDisposed).toBe(false);
+      return fromInner.add(1);
+    });
+    expect(fromInner!.isDisposed).toBe(true);
+    expect(mem().numTensors).toBe(before + 1);
+    out.dispose();
+    expect(mem().numTensors).toBe(before);
+  });
+
+  test('tidy disposes its tensors when the function throws, and awaits an async function', async () => {
+    const before = mem();
+    expect(() => kiln.tidy(() => {
+      kiln.ones([8], { device }).mul(2);
+      throw new Error('inside tidy');
+    })).toThrow('inside tidy');
+    expect(mem()).toMatchObject({ numTensors: before.numTensors, bytesInUse: before.bytesInUse });
+    const value = await kiln.tidy(async () => {
+      const t = kiln.ones([5], { device }).mul(3);
+      return (await t.sum().toArray())[0];
+    });
+    expect(value).toBe(15);
+    expect(mem()).toMatchObject({ numTensors: before.numTensors, bytesInUse: before.bytesInUse });
+  });
+
+  test('`using` disposes at the end of the block', () => {
+    const before = mem();
+    let escaped: Tensor | null = null;
+    {
+      using t = kiln.ones([16], { device });
+      escaped = t;
+      expect(mem().numTensors).toBe(before.numTensors + 1);
+    }
+    expect(escaped!.isDisposed).toBe(true);
+    expect(mem()).toMatchObject({ numTensors: before.numTensors, bytesInUse: before.bytesInUse });
+  });
+
+  test('saved tensors are released by backward: bytesInUse drops to what the leaves and grads hold', () => {
+    const n = 1000;
+    const x = kiln.randn([n], { device, generator: new kiln.Generator(1) }).requiresGrad_();
+    const base = mem().bytesInUse;
+    // exp saves its output, mul saves both inputs: the user's handles go, the graph keeps the storage.
+    const loss = kiln.tidy(() => x.exp().mul(x.sin()).sum());
+    const held = mem().bytesInUse - base;
+    expect(held, 'the graph holds its saved activations').toBeGreaterThanOrEqual(2 * n * F32);
+    loss.backward();
+    // Left: x.grad (n floats) and the scalar loss.
+    expect(mem().bytesInUse).toBe(base + n * F32 + F32);
+    loss.dispose();
+    x.grad!.dispose();
+    x.grad = null;
+    expect(mem().bytesInUse).toBe(base);
+    x.dispose();
+  });
+
+  test('with retainGraph the saved tensors live until the graph output is disposed', () => {
+    const n = 500;
+    const x = kiln.randn([n], { device, generator: new kiln.Generator(2) }).requiresGrad_();
+    const base = mem().bytesInUse;
+    const loss = kiln.tidy(() => x.exp().mul(x.sin()).sum());
+    const held = mem().bytesInUse - base;
+    loss.backward(undefined, { retainGraph: true });
+    expect(mem().bytesInUse).toBe(base + held + n * F32);
+    loss.dispose();
+    x.grad!.dispose();
+    x.grad = null;
+    expect(mem().bytesInUse, 'disposing the output frees the retained graph').toBe(base);
+    x.dispose();
+  });
+
+  test('a graph dropped without backward frees its saved tensors with its output', () => {
+    const x = kiln.randn([300], { device, generator: new kiln.Generator(3) }).requiresGrad_();
+    const before = mem();
+    const y = kiln.tidy(() => x.tanh().mul(x).relu());
+    expect(mem().bytesInUse).toBeGreaterThan(before.bytesInUse + 300 * F32);
+    y.dispose();
+    expect(mem()).toMatchObject({ numTensors: before.numTensors, bytesInUse: before.bytesInUse });
+    x.dispose();
+  });
+
+  test('backward leaves no tensor behind for an operand that needs no gradient', () => {
+    const g = new kiln.Generator(4);
+    const data = kiln.randn([2, 3], { device, generator: g });
+    const w = kiln.randn([3, 4], { device, generator: g }).requiresGrad_();
+    // First backward creates w.grad; later ones only accumulate into it.
+    kiln.tidy(() => data.matmul(w).sum()).backward();
+    const before = mem();
+    for (let i = 0; i < 3; i++) {
+      const loss = kiln.tidy(() => data.matmul(w).sum());
+      loss.backward();
+      loss.dispose();
+    }
+    expect(mem().numTensors, 'live tensors after 3 more backward passes').toBe(before.numTensors);
+    expect(mem().bytesInUse, 'bytes after 3 more backward passes').toBe(before.bytesInUse);
+    for (const t of [data, w.grad!, w]) t.dispose();
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * WebGPUBackend: Kiln's Backend interface on a GPUDevice. Memory comes from
+ * the buffer pool, every primitive encodes one or more compute dispatches
+ * into the runtime's current batch, and only read()/sync() wait.
+ */
+import {
+  BackendError,
+  type Backend, type BinaryOp, type Conv2dParams, type DType, type MatmulEpilogue, type Pool2dParams,
+  type ReduceOp, type TypedArray, type UnaryOp, type UnaryParams, type View,
+} from '@kiln/core';
+import type { AdapterInfo } from './device.js';
+import { GPUStorage } from './pool.js';
+import type { KernelTime } from './profiler.js';
+import { Runtime, type RuntimeOptions } from './runtime.js';
+import { chooseGemmStrategy, type GemmStrategy } from './tuning.js';
+import * as ew from './ops/elementwise.js';
+import { reduce } from './ops/reduce.js';
+import { matmul } from './ops/matmul.js';
+import * as idx from './ops/indexing.js';
+import * as conv from './ops/conv.js';
+import * as pool from './ops/pool.js';
+
+type GView = View<GPUStorage>;
+
+/** Options of {@link WebGPUBackend}. */
+export interface WebGPUBackendOptions extends RuntimeOptions {
+  /** Forces a GEMM strategy instead of the tuning table's choice. */
+  gemm?: GemmStrategy;
+}
+
+/** The context every op module receives. */
+export interface OpContext {
+  rt: Runtime;
+  gemm: GemmStrategy;
+  alloc(size: number, dtype: DType): GPUStorage;
+  release(s: GPUStorage): void;
+}
+
+export class WebGPUBackend implements Backend<GPUStorage> {
+  readonly name = 'webgpu';
+  readonly runtime: Runtime;
+  /** The GEMM strategy in use ('register' for CPU adapters, 'tiled' otherwise). */
+  readonly gemm: GemmStrategy;
+  /** Holds the object the device came from (dawn.node's GPU must outlive the device). */
+  keepAlive: unknown = null;
+  private readonly ctx: OpContext;
+  private destroyed = false;
+
+  constructor(readonly device: GPUDevice, readonly info: AdapterInfo, options: WebGPUBackendOptions = {}) {
+    this.runtime = new Runtime(device, options);
+    this.gemm = options.gemm ?? chooseGemmStrategy(info);
+    this.ctx = { rt: this.runtime, gemm: this.gemm, alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s) };
+  }
+
+  // ---- memory ----
+  alloc(size: number, dtype: DType): GPUStorage {
+    this.live();
+    const buffer = this.runtime.storagePool.acquire(Math.max(4, size * 4));
+    return new GPUStorage(size, dtype, buffer);
+  }
+
+  release(storage: GPUStorage): void {
+    if (!storage.live || this.destroyed) return;
+    storage.live = false;
+    this.runtime.storagePool.recycle(storage.buffer);
+  }
+
+  write(storage: GPUStorage, data: TypedArray): void {
+    this.live();
+    if (data.length !== storage.size) {
+      throw new BackendError('write', `expected ${storage.size} elements for a ${storage.dtype} storage, got ${data.length}`);
+    }
+    const words = data instanceof Float32Array || data instanceof Int32Array ? data : Int32Array.from(data);
+    this.runtime.write(storage.buffer, words, storage.size * 4);
+  }
+
+  async read(storage: GPUStorage, offset: number, length: number): Promise<TypedArray> {
+    this.live();
+    if (offset < 0 || length < 0 || offset + length > storage.size) {
+      throw new BackendError('read', `range [${offset}, ${offset + length}) outside a storage of ${storage.size} elements`);
+    }
+    const bytes = await this.runtime.read(storage.buffer, offset * 4, length * 4);
+    switch (storage.dtype) {
+      case 'float32': return new Float32Array(bytes);
+      case 'int32': return new Int32Array(bytes);
+      case 'int8': return Int8Array.from(new Int32Array(bytes));
+      case 'uint8':
+      case 'bool': return Uint8Array.from(new Int32Array(bytes));
+    }
+  }
+
+  memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number } {
+    const s = this.runtime.storagePool;
+    const st = this.runtime.stagingPool;
+    return { bytesInUse: s.bytesInUse, bytesPooled: s.bytesPooled + st.bytesPooled, buffersAllocated: s.created + st.created };
+  }
+
+  sync(): Promise<void> {
+    this.live();
+    return this.runtime.sync();
+  }
+
+  /** Submits queued work without waiting for it. */
+  flush(): void {
+    this.runtime.flush();
+  }
+
+  /**
+   * Runs `fn` and returns per-kernel GPU time of everything it dispatched
+   * (timestamp queries when the adapter has them, else wall clock around a
+   * flushed queue), slowest first.
+   */
+  async profile(fn: () => unknown | Promise<unknown>): Promise<KernelTime[]> {
+    this.runtime.flush();
+    this.runtime.profiler.start();
+    let failure: unknown = null;
+    try {
+      await fn();
+      this.runtime.flush();
+    } catch (e) {
+      failure = e;
+    }
+    const times = await this.runtime.profiler.stop();
+    if (failure) throw failure;
+    return times;
+  }
+
+  /** True after destroy(). */
+  get isDestroyed(): boolean {
+    return this.destroyed;
+  }
+
+  private live(): void {
+    if (this.destroyed) throw new BackendError('webgpu', 'the backend was destroyed');
+  }
+
+  // ---- elementwise ----
+  fill(out: GView, value: number): void { ew.fill(this.runtime, out, value); }
+  copy(x: GView, out: GView): void { ew.copy(this.runtime, x, out); }
+  unary(op: UnaryOp, x: GView, out: GView, params?: UnaryParams): void { ew.unary(this.runtime, op, x, out, params); }
+  binary(op: BinaryOp, a: GView | number, b: GView | number, out: GView): void { ew.binary(this.runtime, op, a, b, out); }
+  where(cond: GView, a: GView | number, b: GView | number, out: GView): void { ew.where(this.runtime, cond, a, b, out); }
+
+  // ---- reductions ----
+  reduce(op: ReduceOp, x: GView, reduceRank: number, out: GView): void { reduce(this.runtime, op, x, reduceRank, out); }
+
+  // ---- linear algebra ----
+  matmul(a: GView, b: GView, out: GView, epilogue?: MatmulEpilogue<GPUStorage>): void { matmul(this.ctx, a, b, out, epilogue); }
+
+  // ---- indexing ----
+  gather(x: GView, dim: number, index: GView, out: GView): void { idx.gather(this.runtime, x, dim, index, out); }
+  scatterAdd(out: GView, dim: number, index: GView, src: GView): void { idx.scatterAdd(this.runtime, out, dim, index, src); }
+  indexSelect(x: GView, dim: number, index: GView, out: GView): void { idx.indexSelect(this.runtime, x, dim, index, out); }
+  indexAdd(out: GView, dim: number, index: GView, src: GView): void { idx.indexAdd(this.runtime, out, dim, index, src); }
+
+  // ---- CNN ----
+  conv2d(x: GView, w: GView, out: GView, p: Conv2dParams, epilogue?: Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>): void {
+    conv.conv2d(this.ctx, x, w, out, p, epilogue);
+  }
+  conv2dBackwardInput(dy: GView, w: GView, dx: GView, p: Conv2dParams): void { conv.conv2dBackwardInput(this.ctx, dy, w, dx, p); }
+  conv2dBackwardWeight(x: GView, dy: GView, dw: GView, p: Conv2dParams): void { conv.conv2dBackwardWeight(this.ctx, x, dy, dw, p); }
+  maxPool2d(x: GView, out: GView, indices: GView, p: Pool2dParams): void { pool.maxPool2d(this.ctx, x, out, indices, p); }
+  maxPool2dBackward(dy: GView, indices: GView, dx: GView, p: Pool2dParams): void { pool.maxPool2dBackward(this.ctx, dy, indices, dx, p); }
+  avgPool2d(x: GView, out: GView, p: Pool2dParams): void { pool.avgPool2d(this.ctx, x, out, p); }
+  avgPool2dBackward(dy: GView, dx: GView, p: Pool2dParams): void { pool.avgPool2dBackward(this.ctx, dy, dx, p); }
+  adaptiveAvgPool2d(x: GView, out: GView): void { pool.adaptiveAvgPool2d(this.ctx, x, out); }
+  adaptiveAvgPool2dBackward(dy: GView, dx: GView): void { pool.adaptiveAvgPool2dBackward(this.ctx, dy, dx); }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.runtime.destroy();
+    this.keepAlive = null;
+  }
+}

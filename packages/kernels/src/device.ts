@@ -1,0 +1,113 @@
+/**
+ * Acquires a WebGPU device: Dawn's `webgpu` package in Node (loaded by a
+ * dynamic import, so browser bundles never see it), `navigator.gpu` in a
+ * browser. Limits are raised to the adapter's maxima and the optional
+ * features Kiln can use are enabled when present.
+ */
+import { BackendError } from '@kiln/core';
+
+/** What the adapter is and can do; benchmarks print it. */
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** 'node-dawn' or 'browser'. */
+  runtime: 'node-dawn' | 'browser';
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** Options for {@link acquireDevice}. */
+export interface DeviceOptions {
+  /** GPURequestAdapterOptions.powerPreference. */
+  powerPreference?: GPUPowerPreference;
+  /** Extra dawn.node `create()` flags, e.g. `['backend=vulkan']` (Node only). */
+  dawnFlags?: string[];
+}
+
+/** A device plus what Kiln recorded about its adapter. */
+export interface AcquiredDevice {
+  device: GPUDevice;
+  info: AdapterInfo;
+  /** Keeps dawn.node's GPU object alive as long as the device is used. */
+  gpu: GPU;
+}
+
+const RAISED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupStorageSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxUniformBufferBindingSize',
+] as const;
+
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups' as GPUFeatureName];
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string';
+}
+
+async function nodeGpu(flags: string[]): Promise<GPU> {
+  const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
+  if (!env.XDG_RUNTIME_DIR) {
+    // Dawn warns when XDG_RUNTIME_DIR is unset; any writable directory silences it.
+    const os = await import('node:os');
+    env.XDG_RUNTIME_DIR = os.tmpdir();
+  }
+  // The specifier is a variable so bundlers targeting the browser leave it alone.
+  const specifier = 'webgpu';
+  const mod = (await import(/* @vite-ignore */ specifier)) as { create(flags: string[]): GPU; globals: object };
+  Object.assign(globalThis, mod.globals);
+  return mod.create(flags);
+}
+
+/** Finds a GPU, requests an adapter and a device with raised limits; throws BackendError when there is none. */
+export async function acquireDevice(options: DeviceOptions = {}): Promise<AcquiredDevice> {
+  let gpu: GPU | undefined;
+  let runtime: AdapterInfo['runtime'];
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu && !isNode()) {
+    gpu = nav.gpu;
+    runtime = 'browser';
+  } else if (isNode()) {
+    try {
+      gpu = await nodeGpu(options.dawnFlags ?? []);
+    } catch (e) {
+      throw new BackendError('initWebGPU', `cannot load the 'webgpu' (Dawn) package: ${(e as Error).message}`);
+    }
+    runtime = 'node-dawn';
+  } else {
+    throw new BackendError('initWebGPU', 'WebGPU is not available (no navigator.gpu)');
+  }
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
+  if (!adapter) throw new BackendError('initWebGPU', 'requestAdapter() returned null: no WebGPU adapter on this machine');
+
+  const requiredLimits: Record<string, number> = {};
+  const adapterLimits = adapter.limits as unknown as Record<string, number>;
+  for (const name of RAISED_LIMITS) {
+    const v = adapterLimits[name];
+    if (typeof v === 'number') requiredLimits[name] = v;
+  }
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+
+  const limits: Record<string, number> = {};
+  const deviceLimits = device.limits as unknown as Record<string, number>;
+  for (const key in deviceLimits) if (typeof deviceLimits[key] === 'number') limits[key] = deviceLimits[key];
+  const ai = adapter.info ?? ({} as GPUAdapterInfo);
+  const info: AdapterInfo = {
+    vendor: ai.vendor ?? '',
+    architecture: ai.architecture ?? '',
+    device: ai.device ?? '',
+    description: ai.description ?? '',
+    runtime,
+    features: [...device.features].map(String).sort(),
+    limits,
+  };
+  return { device, info, gpu };
+}

@@ -1,0 +1,50 @@
+/**
+ * @kiln/kernels — Kiln's WebGPU backend: device acquisition (Dawn in Node,
+ * navigator.gpu in browsers), buffer pool, batched command encoding,
+ * pipeline cache, GPU timestamp profiling and the WGSL kernels.
+ *
+ * @packageDocumentation
+ */
+import { registerBackend } from '@kiln/core';
+import { WebGPUBackend, type WebGPUBackendOptions } from './backend.js';
+import { acquireDevice, type AdapterInfo, type DeviceOptions } from './device.js';
+
+export { WebGPUBackend } from './backend.js';
+export type { WebGPUBackendOptions } from './backend.js';
+export { GPUStorage } from './pool.js';
+export type { AdapterInfo, DeviceOptions } from './device.js';
+export type { KernelTime } from './profiler.js';
+export type { GemmStrategy } from './tuning.js';
+
+/** Options of {@link initWebGPU}: device selection plus backend tunables. */
+export interface InitWebGPUOptions extends DeviceOptions, WebGPUBackendOptions {}
+
+let pending: Promise<WebGPUBackend> | null = null;
+let current: WebGPUBackend | null = null;
+
+/**
+ * Acquires a WebGPU device, constructs the backend and registers it with
+ * core under the name 'webgpu'. Idempotent: later calls return the same
+ * backend (options of later calls are ignored) until it is destroyed.
+ * Throws a BackendError when no adapter is available.
+ */
+export function initWebGPU(options: InitWebGPUOptions = {}): Promise<WebGPUBackend> {
+  if (current && !current.isDestroyed) return Promise.resolve(current);
+  pending ??= acquireDevice(options)
+    .then(({ device, info, gpu }) => {
+      const backend = new WebGPUBackend(device, info, options);
+      backend.keepAlive = gpu;
+      current = backend;
+      registerBackend(backend);
+      return backend;
+    })
+    .finally(() => {
+      pending = null;
+    });
+  return pending;
+}
+
+/** The adapter info of the initialised backend (vendor, architecture, features, limits), or null before initWebGPU. */
+export function getAdapterInfo(): AdapterInfo | null {
+  return current && !current.isDestroyed ? current.info : null;
+}

@@ -1,0 +1,74 @@
+/** Backend glue for matmul(): picks the GEMM config for the views and packs meta. */
+import type { MatmulEpilogue, View } from '@kiln/core';
+import type { OpContext } from '../backend.js';
+import type { GPUStorage } from '../pool.js';
+import { GM, TILE, gemmKey, gemmWgsl, type GemmConfig } from '../wgsl/gemm.js';
+import { Meta } from './elementwise.js';
+
+type GView = View<GPUStorage>;
+
+/** Strides with size-1 dims zeroed, so they never block a fast path. */
+const effStrides = (v: { shape: readonly number[]; strides: readonly number[] }) =>
+  v.strides.map((s, d) => (v.shape[d] === 1 ? 0 : s));
+
+/** A GEMM over explicit [B, M, K] x [B, K, N] -> [B, M, N] views (any of them may be stride tricks). */
+export interface GemmOperands {
+  a: GView;
+  b: GView;
+  out: GView;
+  bias?: GView;
+  biasAxis?: 'n' | 'm';
+  residual?: GView;
+  relu?: boolean;
+  alpha?: number;
+}
+
+function vecMode(a: GView, b: GView, tn: number): GemmConfig['vec'] {
+  const [, K, N] = b.shape;
+  const sa = effStrides(a);
+  const sb = effStrides(b);
+  const al = (x: number) => x % 4 === 0;
+  const bOk = tn % 4 === 0 && N % 4 === 0 && (sb[2] === 1 || N === 1) && al(b.offset) && al(sb[0]) && al(sb[1]);
+  if (!bOk || N < 4) return 'ss';
+  const aOk = K % 4 === 0 && (sa[2] === 1 || K === 1) && al(a.offset) && al(sa[0]) && al(sa[1]);
+  return aOk && K >= 4 ? 'vv' : 'sv';
+}
+
+/** Register-strategy block shape (exported for tuning experiments). */
+export const gemmTuning: { tm: number; tn: number; wg: [number, number] } = { tm: 4, tn: 8, wg: [16, 4] };
+
+/** Encodes one (batched) GEMM with its epilogue. */
+export function gemm(ctx: OpContext, g: GemmOperands): void {
+  const { a, b, out } = g;
+  const [B, M, K] = a.shape;
+  const N = b.shape[2];
+  if (B === 0 || M === 0 || N === 0) return;
+  const strategy = ctx.gemm;
+  const { tm, tn, wg } = gemmTuning;
+  const config: GemmConfig = {
+    strategy, tm, tn, wg,
+    vec: strategy === 'register' ? vecMode(a, b, tn) : 'ss',
+    bias: g.bias ? g.biasAxis ?? 'n' : 'none',
+    residual: !!g.residual,
+    relu: !!g.relu,
+  };
+  const meta = new Meta(GM.words);
+  meta.set(GM.M, [M, N, K, B]);
+  meta.set(GM.a, [a.offset, ...effStrides(a)]);
+  meta.set(GM.b, [b.offset, ...effStrides(b)]);
+  meta.set(GM.out, [out.offset, ...effStrides(out)]);
+  if (g.bias) meta.set(GM.bias, [g.bias.offset, g.bias.shape[0] === 1 ? 0 : g.bias.strides[0]]);
+  if (g.residual) meta.set(GM.res, [g.residual.offset, ...effStrides(g.residual)]);
+  meta.f32(GM.alpha, g.alpha ?? 1);
+  const bindings = [{ buffer: out.storage.buffer, write: true }, { buffer: a.storage.buffer }, { buffer: b.storage.buffer }];
+  if (g.bias) bindings.push({ buffer: g.bias.storage.buffer });
+  if (g.residual) bindings.push({ buffer: g.residual.storage.buffer });
+  const workgroups: [number, number, number] = strategy === 'register'
+    ? [Math.ceil(N / tn / wg[0]), Math.ceil(M / tm / wg[1]), B]
+    : [Math.ceil(N / TILE), Math.ceil(M / TILE), B];
+  ctx.rt.dispatch({ kernel: 'matmul', key: gemmKey(config), code: () => gemmWgsl(config), bindings, meta: meta.u, workgroups });
+}
+
+export function matmul(ctx: OpContext, a: GView, b: GView, out: GView, e: MatmulEpilogue<GPUStorage> = {}): void {
+  gemm(ctx, { a, b, out, bias: e.bias, biasAxis: e.biasAxis, residual: e.residual, relu: e.relu, alpha: e.alpha });
+}

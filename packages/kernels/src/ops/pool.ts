@@ -1,0 +1,59 @@
+/** Backend glue for the pooling primitives. */
+import type { Pool2dParams, View } from '@kiln/core';
+import type { OpContext } from '../backend.js';
+import type { GPUStorage } from '../pool.js';
+import { grid1d } from '../wgsl/common.js';
+import { PM, poolKey, poolWgsl, type PoolKind } from '../wgsl/pool.js';
+import { numel } from '../views.js';
+import { Meta } from './elementwise.js';
+
+type GView = View<GPUStorage>;
+
+/**
+ * x: the input-sized view (x or dx), y: the output-sized view (out or dy).
+ * `write` is whichever of them the kernel writes; threads cover it.
+ */
+function run(ctx: OpContext, kind: PoolKind, x: GView, y: GView, p: Pool2dParams | null, indices?: GView): void {
+  const backward = kind.endsWith('Backward');
+  const written = backward ? x : y;
+  const total = numel(written.shape);
+  if (total === 0) return;
+  const [N, C, H, W] = x.shape;
+  const [, , OH, OW] = y.shape;
+  const meta = new Meta(PM.words);
+  meta.set(PM.N, [N, C, H, W, OH, OW]);
+  if (p) {
+    meta.set(PM.KH, [...p.kernel, ...p.stride, ...p.padding, ...p.dilation]);
+    meta.u[PM.includePad] = p.countIncludePad === false ? 0 : 1;
+    meta.u[PM.divisor] = p.divisorOverride ?? 0;
+  }
+  meta.u[PM.total] = total;
+  meta.set(PM.x, [x.offset, ...x.strides]);
+  meta.set(PM.y, [y.offset, ...y.strides]);
+  if (indices) meta.set(PM.idx, [indices.offset, ...indices.strides]);
+  const bindings = [
+    { buffer: written.storage.buffer, write: true },
+    { buffer: (backward ? y : x).storage.buffer },
+  ];
+  if (indices) bindings.push({ buffer: indices.storage.buffer, write: kind === 'max' });
+  ctx.rt.dispatch({ kernel: `pool.${kind}`, key: poolKey(kind), code: () => poolWgsl(kind), bindings, meta: meta.u, workgroups: grid1d(total) });
+}
+
+export function maxPool2d(ctx: OpContext, x: GView, out: GView, indices: GView, p: Pool2dParams): void {
+  run(ctx, 'max', x, out, p, indices);
+}
+export function maxPool2dBackward(ctx: OpContext, dy: GView, indices: GView, dx: GView, p: Pool2dParams): void {
+  run(ctx, 'maxBackward', dx, dy, p, indices);
+}
+export function avgPool2d(ctx: OpContext, x: GView, out: GView, p: Pool2dParams): void {
+  run(ctx, 'avg', x, out, p);
+}
+export function avgPool2dBackward(ctx: OpContext, dy: GView, dx: GView, p: Pool2dParams): void {
+  run(ctx, 'avgBackward', dx, dy, p);
+}
+export function adaptiveAvgPool2d(ctx: OpContext, x: GView, out: GView): void {
+  run(ctx, 'adaptive', x, out, null);
+}
+export function adaptiveAvgPool2dBackward(ctx: OpContext, dy: GView, dx: GView): void {
+  run(ctx, 'adaptiveBackward', dx, dy, null);
+}

@@ -1,0 +1,156 @@
+/**
+ * Pooling (NCHW): maxPool2d (+ int32 argmax indices), avgPool2d, adaptive
+ * average pooling, and their backward passes.
+ *
+ * Forward: one thread per output element walks its window (reads KH*KW
+ * inputs). Backward: one thread per dx element gathers from every output
+ * window that covers it (for max pooling: those whose saved index points
+ * at it), so overlapping windows never race and dx is fully written.
+ * Workgroups of 256 threads, no shared memory. Window rules follow
+ * PyTorch: max pooling lets NaN win; avg pooling divides by the window
+ * clipped to the padded image (countIncludePad) or to the image, unless
+ * divisorOverride is set; adaptive windows are [floor(i*H/OH), ceil((i+1)*H/OH)).
+ */
+import { bufferDecl, entry1d, metaDecl, PRELUDE } from './common.js';
+
+export type PoolKind = 'max' | 'maxBackward' | 'avg' | 'avgBackward' | 'adaptive' | 'adaptiveBackward';
+
+/** Meta: geometry, then (offset, 4 strides) of x (or dx), y (or dy), indices. */
+export const PM = {
+  N: 0, C: 1, H: 2, W: 3, OH: 4, OW: 5, KH: 6, KW: 7, SH: 8, SW: 9, PH: 10, PW: 11, DH: 12, DW: 13,
+  includePad: 14, divisor: 15, total: 16, x: 17, y: 22, idx: 27, words: 32,
+};
+
+export function poolKey(kind: PoolKind): string {
+  return `pool:${kind}`;
+}
+
+const m = (k: keyof typeof PM) => `mu(${PM[k]}u)`;
+const mI = (k: keyof typeof PM) => `mi(${PM[k]}u)`;
+const at4 = (at: number, n: string, c: string, h: string, w: string) =>
+  `(mu(${at}u) + ${n} * mu(${at + 1}u) + ${c} * mu(${at + 2}u) + ${h} * mu(${at + 3}u) + ${w} * mu(${at + 4}u))`;
+
+/** Decomposes gi over [N, C, h, w] into n, c, oh/ih, ow/iw. */
+const coords = (hName: string, wName: string, hDim: string, wDim: string) =>
+  `let ${wName} = gi % ${wDim}; let ${hName} = (gi / ${wDim}) % ${hDim}; let c = (gi / (${wDim} * ${hDim})) % ${m('C')}; let n = gi / (${wDim} * ${hDim} * ${m('C')});`;
+
+/** avg pooling window of output (oh, ow): clipped bounds and divisor. */
+const AVG_WINDOW = /* wgsl */ `
+struct Win { h0: i32, h1: i32, w0: i32, w1: i32, div: f32 }
+fn avgWindow(oh: i32, ow: i32) -> Win {
+  let H = mi(${PM.H}u); let W = mi(${PM.W}u);
+  var h0 = oh * mi(${PM.SH}u) - mi(${PM.PH}u); var w0 = ow * mi(${PM.SW}u) - mi(${PM.PW}u);
+  var h1 = min(h0 + mi(${PM.KH}u), H + mi(${PM.PH}u)); var w1 = min(w0 + mi(${PM.KW}u), W + mi(${PM.PW}u));
+  let padded = f32((h1 - h0) * (w1 - w0));
+  h0 = max(h0, 0); w0 = max(w0, 0); h1 = min(h1, H); w1 = min(w1, W);
+  var div = select(f32(max(h1 - h0, 0) * max(w1 - w0, 0)), padded, mu(${PM.includePad}u) != 0u);
+  if (mu(${PM.divisor}u) != 0u) { div = f32(mi(${PM.divisor}u)); }
+  return Win(h0, h1, w0, w1, div);
+}
+fn adaptiveStart(i: i32, inSize: i32, outSize: i32) -> i32 { return (i * inSize) / outSize; }
+fn adaptiveEnd(i: i32, inSize: i32, outSize: i32) -> i32 { return ((i + 1) * inSize + outSize - 1) / outSize; }
+`;
+
+function body(kind: PoolKind): string {
+  switch (kind) {
+    case 'max':
+      return `${coords('oh', 'ow', m('OH'), m('OW'))}
+  let H = ${mI('H')}; let W = ${mI('W')};
+  let h0 = i32(oh) * ${mI('SH')} - ${mI('PH')}; let w0 = i32(ow) * ${mI('SW')} - ${mI('PW')};
+  var best = fbits(0xff800000u); var bestIdx = -1;
+  for (var kh = 0; kh < ${mI('KH')}; kh++) {
+    let ih = h0 + kh * ${mI('DH')};
+    if (ih < 0 || ih >= H) { continue; }
+    for (var kw = 0; kw < ${mI('KW')}; kw++) {
+      let iw = w0 + kw * ${mI('DW')};
+      if (iw < 0 || iw >= W) { continue; }
+      let v = x[${at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)')}];
+      if (bestIdx < 0 || v > best || isnan_(v)) { best = v; bestIdx = ih * W + iw; }
+    }
+  }
+  y[${at4(PM.y, 'n', 'c', 'oh', 'ow')}] = best;
+  idx[${at4(PM.idx, 'n', 'c', 'oh', 'ow')}] = max(bestIdx, 0);`;
+    case 'maxBackward':
+      return `${coords('ih', 'iw', m('H'), m('W'))}
+  let me = i32(ih * ${m('W')} + iw);
+  var acc = 0.0;
+  for (var kh = 0; kh < ${mI('KH')}; kh++) {
+    let th = i32(ih) + ${mI('PH')} - kh * ${mI('DH')};
+    if (th < 0 || th % ${mI('SH')} != 0 || th / ${mI('SH')} >= ${mI('OH')}) { continue; }
+    let oh = u32(th / ${mI('SH')});
+    for (var kw = 0; kw < ${mI('KW')}; kw++) {
+      let tw = i32(iw) + ${mI('PW')} - kw * ${mI('DW')};
+      if (tw < 0 || tw % ${mI('SW')} != 0 || tw / ${mI('SW')} >= ${mI('OW')}) { continue; }
+      let ow = u32(tw / ${mI('SW')});
+      if (idx[${at4(PM.idx, 'n', 'c', 'oh', 'ow')}] == me) { acc += y[${at4(PM.y, 'n', 'c', 'oh', 'ow')}]; }
+    }
+  }
+  x[${at4(PM.x, 'n', 'c', 'ih', 'iw')}] = acc;`;
+    case 'avg':
+      return `${coords('oh', 'ow', m('OH'), m('OW'))}
+  let win = avgWindow(i32(oh), i32(ow));
+  var acc = 0.0;
+  for (var ih = win.h0; ih < win.h1; ih++) {
+    for (var iw = win.w0; iw < win.w1; iw++) { acc += x[${at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)')}]; }
+  }
+  y[${at4(PM.y, 'n', 'c', 'oh', 'ow')}] = select(acc / win.div, 0.0, win.h0 >= win.h1 || win.w0 >= win.w1);`;
+    case 'avgBackward':
+      return `${coords('ih', 'iw', m('H'), m('W'))}
+  let sh = ${mI('SH')}; let sw = ${mI('SW')};
+  let ohLo = max(0, (i32(ih) + ${mI('PH')} - ${mI('KH')}) / sh); let ohHi = min(${mI('OH')} - 1, (i32(ih) + ${mI('PH')}) / sh);
+  let owLo = max(0, (i32(iw) + ${mI('PW')} - ${mI('KW')}) / sw); let owHi = min(${mI('OW')} - 1, (i32(iw) + ${mI('PW')}) / sw);
+  var acc = 0.0;
+  for (var oh = ohLo; oh <= ohHi; oh++) {
+    for (var ow = owLo; ow <= owHi; ow++) {
+      let win = avgWindow(oh, ow);
+      if (i32(ih) >= win.h0 && i32(ih) < win.h1 && i32(iw) >= win.w0 && i32(iw) < win.w1) {
+        acc += y[${at4(PM.y, 'n', 'c', 'u32(oh)', 'u32(ow)')}] / win.div;
+      }
+    }
+  }
+  x[${at4(PM.x, 'n', 'c', 'ih', 'iw')}] = acc;`;
+    case 'adaptive':
+      return `${coords('oh', 'ow', m('OH'), m('OW'))}
+  let H = ${mI('H')}; let W = ${mI('W')}; let OH = ${mI('OH')}; let OW = ${mI('OW')};
+  let h0 = adaptiveStart(i32(oh), H, OH); let h1 = adaptiveEnd(i32(oh), H, OH);
+  let w0 = adaptiveStart(i32(ow), W, OW); let w1 = adaptiveEnd(i32(ow), W, OW);
+  var acc = 0.0;
+  for (var ih = h0; ih < h1; ih++) {
+    for (var iw = w0; iw < w1; iw++) { acc += x[${at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)')}]; }
+  }
+  y[${at4(PM.y, 'n', 'c', 'oh', 'ow')}] = acc / f32((h1 - h0) * (w1 - w0));`;
+    case 'adaptiveBackward':
+      return `${coords('ih', 'iw', m('H'), m('W'))}
+  let H = ${mI('H')}; let W = ${mI('W')}; let OH = ${mI('OH')}; let OW = ${mI('OW')};
+  var acc = 0.0;
+  for (var oh = max(0, (i32(ih) * OH) / H - 1); oh < min(OH, ((i32(ih) + 1) * OH) / H + 2); oh++) {
+    let h0 = adaptiveStart(oh, H, OH); let h1 = adaptiveEnd(oh, H, OH);
+    if (i32(ih) < h0 || i32(ih) >= h1) { continue; }
+    for (var ow = max(0, (i32(iw) * OW) / W - 1); ow < min(OW, ((i32(iw) + 1) * OW) / W + 2); ow++) {
+      let w0 = adaptiveStart(ow, W, OW); let w1 = adaptiveEnd(ow, W, OW);
+      if (i32(iw) < w0 || i32(iw) >= w1) { continue; }
+      acc += y[${at4(PM.y, 'n', 'c', 'u32(oh)', 'u32(ow)')}] / f32((h1 - h0) * (w1 - w0));
+    }
+  }
+  x[${at4(PM.x, 'n', 'c', 'ih', 'iw')}] = acc;`;
+  }
+}
+
+export function poolWgsl(kind: PoolKind): string {
+  const backward = kind.endsWith('Backward');
+  const decls = [
+    bufferDecl(1, backward ? 'x' : 'y', 'f32', true),
+    bufferDecl(2, backward ? 'y' : 'x', 'f32'),
+  ];
+  if (kind === 'max') decls.push(bufferDecl(3, 'idx', 'i32', true));
+  if (kind === 'maxBackward') decls.push(bufferDecl(3, 'idx', 'i32'));
+  return `${metaDecl(PM.words)}
+${PRELUDE}
+${AVG_WINDOW}
+${decls.join('\n')}
+${entry1d()}
+  if (gi >= ${m('total')}) { return; }
+  ${body(kind)}
+}
+`;
+}

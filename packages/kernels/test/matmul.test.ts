@@ -1,0 +1,99 @@
+import { expect, it } from 'vitest';
+import { backend, cpu, expectSame, free, gpuDescribe, outPair, pair, type Pair } from './helpers.js';
+import type { GemmStrategy } from '../src/tuning.js';
+
+/** Views a, b of [B, M, K] and [B, K, N] in several layouts. */
+function operands(B: number, M: number, K: number, N: number, layout: 'nn' | 'tt' | 'offset' | 'broadcastA'): [Pair, Pair] {
+  switch (layout) {
+    case 'nn': return [pair('float32', [B, M, K]), pair('float32', [B, K, N])];
+    case 'tt': return [
+      pair('float32', [B, M, K], { strides: [M * K, 1, M], size: B * M * K }),
+      pair('float32', [B, K, N], { strides: [K * N, 1, K], size: B * K * N }),
+    ];
+    case 'offset': return [pair('float32', [B, M, K], { offset: 3 }), pair('float32', [B, K, N], { offset: 4 })];
+    case 'broadcastA': return [pair('float32', [B, M, K], { strides: [0, K, 1], size: M * K }), pair('float32', [B, K, N])];
+  }
+}
+
+const SHAPES: [number, number, number, number][] = [
+  [1, 1, 1, 1], [1, 5, 7, 3], [2, 33, 17, 9], [3, 8, 16, 12], [1, 70, 64, 72], [2, 4, 0, 5], [1, 1, 300, 1], [1, 65, 8, 130],
+];
+
+function check(strategy: GemmStrategy): void {
+  it(`${strategy}: matches the reference over odd shapes and layouts`, async () => {
+    const be = backend();
+    const ctx = (be as unknown as { ctx: { gemm: GemmStrategy } }).ctx;
+    const saved = ctx.gemm;
+    ctx.gemm = strategy;
+    try {
+      for (const [B, M, K, N] of SHAPES) {
+        for (const layout of ['nn', 'tt', 'offset', 'broadcastA'] as const) {
+          const [a, b] = operands(B, M, K, N, layout);
+          const o = outPair('float32', [B, M, N]);
+          be.matmul(a.g, b.g, o.g);
+          cpu.matmul(a.c, b.c, o.c);
+          await expectSame(o, 1e-4);
+          free(a, b, o);
+        }
+      }
+    } finally {
+      ctx.gemm = saved;
+    }
+  });
+
+  it(`${strategy}: applies the epilogue (bias per n or m, residual, relu, alpha) and strided outputs`, async () => {
+    const be = backend();
+    const ctx = (be as unknown as { ctx: { gemm: GemmStrategy } }).ctx;
+    const saved = ctx.gemm;
+    ctx.gemm = strategy;
+    try {
+      const [B, M, K, N] = [2, 13, 20, 24];
+      const [a, b] = operands(B, M, K, N, 'nn');
+      const biasN = pair('float32', [N]);
+      const biasM = pair('float32', [M], { strides: [2], size: 2 * M });
+      const res = pair('float32', [B, M, N], { strides: [0, N, 1], size: M * N });
+      for (const e of [{ biasN: true }, { biasM: true, relu: true }, { res: true, alpha: 0.5 }, { biasN: true, res: true, relu: true, alpha: -2 }]) {
+        const o = outPair('float32', [B, M, N], { strides: [1, 2 * B * N, 2 * B], size: 2 * B * M * N });
+        const ep = (p: 'g' | 'c') => ({
+          bias: e.biasN ? biasN[p] : e.biasM ? biasM[p] : undefined,
+          biasAxis: (e.biasM ? 'm' : 'n') as 'm' | 'n',
+          residual: e.res ? res[p] : undefined,
+          relu: e.relu,
+          alpha: e.alpha,
+        });
+        be.matmul(a.g, b.g, o.g, ep('g') as never);
+        cpu.matmul(a.c, b.c, o.c, ep('c') as never);
+        await expectSame(o, 1e-4);
+      }
+    } finally {
+      ctx.gemm = saved;
+    }
+  });
+}
+
+gpuDescribe('matmul', () => {
+  check('register');
+  check('tiled');
+
+  it('accumulates a residual that is the output itself (in place)', async () => {
+    const [a, b] = operands(1, 9, 8, 12, 'nn');
+    const o = pair('float32', [1, 9, 12]);
+    backend().matmul(a.g, b.g, o.g, { residual: o.g });
+    cpu.matmul(a.c, b.c, o.c, { residual: o.c });
+    await expectSame(o, 1e-4);
+  });
+
+  it('does not recompile for new shapes', async () => {
+    const be = backend();
+    const [a, b] = operands(1, 16, 16, 16, 'nn');
+    const o = outPair('float32', [1, 16, 16]);
+    be.matmul(a.g, b.g, o.g);
+    await be.sync();
+    const before = be.runtime.pipelineCount;
+    const [a2, b2] = operands(2, 24, 32, 40, 'nn');
+    const o2 = outPair('float32', [2, 24, 40]);
+    be.matmul(a2.g, b2.g, o2.g);
+    await be.sync();
+    expect(be.runtime.pipelineCount).toBe(before);
+  });
+});

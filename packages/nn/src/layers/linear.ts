@@ -1,0 +1,43 @@
+import { empty, linear, type Tensor } from '@kiln/core';
+import { Module } from '../module.js';
+import { parameter } from '../parameter.js';
+import { py } from '../repr.js';
+import { _calculateFanInAndFanOut, kaimingUniform_, uniform_ } from '../init.js';
+
+/**
+ * Fully connected layer y = x Wᵀ + b (torch.nn.Linear): weight
+ * [out_features, in_features], bias [out_features], PyTorch's default init.
+ */
+export class Linear extends Module {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  declare weight: Tensor;
+  declare bias: Tensor | null;
+
+  constructor(inFeatures: number, outFeatures: number, opts: { bias?: boolean; device?: string } = {}) {
+    super();
+    this.inFeatures = inFeatures;
+    this.outFeatures = outFeatures;
+    this.weight = parameter(empty([outFeatures, inFeatures], { device: opts.device }));
+    this.registerParameter('bias', opts.bias ?? true ? parameter(empty([outFeatures], { device: opts.device })) : null);
+    this.resetParameters();
+  }
+
+  /** Re-draws weight and bias with PyTorch's default initialisation. */
+  resetParameters(): void {
+    kaimingUniform_(this.weight, { a: Math.sqrt(5) });
+    if (this.bias) {
+      const [fanIn] = _calculateFanInAndFanOut(this.weight);
+      const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+      uniform_(this.bias, -bound, bound);
+    }
+  }
+
+  override forward(x: Tensor): Tensor {
+    return linear(x, this.weight, this.bias);
+  }
+
+  override extraRepr(): string {
+    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${py(this.bias !== null)}`;
+  }
+}

@@ -1,0 +1,195 @@
+import { unzlibSync } from 'fflate';
+import jpeg from 'jpeg-js';
+import pngjs from 'pngjs';
+import { FormatError } from '@kiln/core';
+import type { RgbImage } from './image.js';
+import { canConvertLikeLibjpeg, libjpegColor, readJpegLayout } from './jpeg-color.js';
+
+/**
+ * PNG and JPEG decoding to RGB, matching what `Image.open(f).convert('RGB')`
+ * gives in Pillow: grey is replicated, alpha is dropped (not composited),
+ * palettes are looked up, 1/2/4-bit grey is scaled like PIL's unpackers.
+ * PNG output equals PIL's byte for byte. JPEG entropy decoding and IDCT are
+ * jpeg-js's; for ordinary YCbCr files chroma upsampling and colour conversion
+ * are redone the way libjpeg-turbo does them (jpeg-color.ts), leaving only
+ * IDCT rounding differences of about a level (measured in
+ * test/preprocess.test.ts). Other JPEGs (CMYK, Adobe-marked) use jpeg-js's
+ * own conversion and differ more.
+ *
+ * Hostile input: the pixel count is checked from the header before anything
+ * is allocated, PNG data is inflated only up to the size the header implies,
+ * and jpeg-js gets its resolution and memory caps.
+ */
+
+const OP = 'decodeImage';
+
+/** Options for {@link decodeImage}. */
+export interface DecodeOptions {
+  /** Largest width x height accepted. Default 89,478,485, Pillow's MAX_IMAGE_PIXELS. */
+  maxPixels?: number;
+  /** jpeg-js's cap on its working memory, in MB. Default 512. */
+  maxMemoryMB?: number;
+}
+
+/** A decoded image and the container it came from. */
+export interface DecodedImage extends RgbImage {
+  format: 'png' | 'jpeg';
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * Decodes a PNG or JPEG (recognised by its magic bytes, not a file name) to RGB.
+ * @throws FormatError for other formats, malformed files, or images larger than `maxPixels`.
+ */
+export function decodeImage(bytes: Uint8Array, opts: DecodeOptions = {}): DecodedImage {
+  const maxPixels = opts.maxPixels ?? 89_478_485;
+  if (PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return decodePng(bytes, maxPixels);
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return decodeJpeg(bytes, maxPixels, opts.maxMemoryMB ?? 512);
+  throw new FormatError(OP, `unsupported image format (${sniff(bytes)}); expected PNG or JPEG`);
+}
+
+function sniff(b: Uint8Array): string {
+  const ascii = (from: number, to: number) => String.fromCharCode(...b.subarray(from, to));
+  if (b.length === 0) return 'empty input';
+  if (ascii(0, 4) === 'GIF8') return 'GIF';
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'WebP';
+  if (ascii(0, 2) === 'BM') return 'BMP';
+  return `first bytes ${Array.from(b.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ')}`;
+}
+
+interface Chunk {
+  type: string;
+  start: number; // offset of the length field
+  end: number; // offset after the CRC
+}
+
+function pngChunks(bytes: Uint8Array): Chunk[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const chunks: Chunk[] = [];
+  let pos = 8;
+  while (pos + 12 <= bytes.length) {
+    const length = view.getUint32(pos);
+    const type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
+    const end = pos + 12 + length;
+    if (end > bytes.length) throw new FormatError(OP, `PNG chunk '${type}' runs past the end of the file (truncated PNG?)`);
+    chunks.push({ type, start: pos, end });
+    pos = end;
+    if (type === 'IEND') break;
+  }
+  return chunks;
+}
+
+function decodePng(bytes: Uint8Array, maxPixels: number): DecodedImage {
+  const chunks = pngChunks(bytes);
+  const ihdr = chunks[0];
+  if (!ihdr || ihdr.type !== 'IHDR' || ihdr.end - ihdr.start !== 25) throw new FormatError(OP, 'PNG does not start with a valid IHDR chunk');
+  const view = new DataView(bytes.buffer, bytes.byteOffset + ihdr.start + 8, 13);
+  const width = view.getUint32(0);
+  const height = view.getUint32(4);
+  const [depth, colorType, , , interlace] = [8, 9, 10, 11, 12].map((i) => view.getUint8(i)) as [number, number, number, number, number];
+  checkPixels(width, height, maxPixels);
+  if (!chunks.some((c) => c.type === 'IEND')) throw new FormatError(OP, 'PNG has no IEND chunk (truncated PNG?)');
+
+  // pngjs blacks out pixels matching a grey/RGB tRNS colour; PIL's convert('RGB')
+  // keeps their colour. Dropping the chunk gives PIL's result.
+  let input = bytes;
+  if ((colorType === 0 || colorType === 2) && chunks.some((c) => c.type === 'tRNS')) {
+    input = concat([bytes.subarray(0, 8), ...chunks.filter((c) => c.type !== 'tRNS').map((c) => bytes.subarray(c.start, c.end))]);
+  }
+  // pngjs inflates interlaced data without an output cap: check the stream
+  // expands to no more than the header implies before handing it over.
+  if (interlace) {
+    const idat = concat(chunks.filter((c) => c.type === 'IDAT').map((c) => bytes.subarray(c.start + 8, c.end - 4)));
+    const limit = interlacedSize(width, height, depth * channelsOf(colorType));
+    let inflated: Uint8Array;
+    try {
+      inflated = unzlibSync(idat, { out: new Uint8Array(limit + 1) });
+    } catch (e) {
+      throw new FormatError(OP, `PNG image data is not a valid zlib stream (${(e as Error).message})`);
+    }
+    if (inflated.length > limit) throw new FormatError(OP, `PNG image data inflates past the ${limit} bytes its header implies`);
+  }
+
+  let png: { width: number; height: number; data: Uint8Array | Uint16Array };
+  try {
+    const buffer = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    png = pngjs.PNG.sync.read(buffer, { skipRescale: depth === 16 }) as typeof png;
+  } catch (e) {
+    throw new FormatError(OP, `malformed PNG (${(e as Error).message})`);
+  }
+  const out = new Uint8Array(width * height * 3);
+  const src = png.data;
+  // 16-bit: PIL keeps the high byte for RGB(A)/LA, but opens 16-bit grey as
+  // mode 'I', whose RGB conversion clips at 255.
+  const map16 = colorType === 0 ? (v: number) => Math.min(v, 255) : (v: number) => v >> 8;
+  for (let i = 0, j = 0; j < out.length; i += 4, j += 3) {
+    if (depth === 16) {
+      out[j] = map16(src[i]!);
+      out[j + 1] = map16(src[i + 1]!);
+      out[j + 2] = map16(src[i + 2]!);
+    } else {
+      out[j] = src[i]!;
+      out[j + 1] = src[i + 1]!;
+      out[j + 2] = src[i + 2]!;
+    }
+  }
+  return { format: 'png', width, height, data: out };
+}
+
+function decodeJpeg(bytes: Uint8Array, maxPixels: number, maxMemoryMB: number): DecodedImage {
+  const layout = readJpegLayout(bytes);
+  if (layout) checkPixels(layout.width, layout.height, maxPixels);
+  const likeLibjpeg = layout !== null && canConvertLikeLibjpeg(layout);
+  let img: { width: number; height: number; data: Uint8Array };
+  try {
+    img = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      tolerantDecoding: false,
+      colorTransform: likeLibjpeg ? false : undefined,
+      maxResolutionInMP: maxPixels / 1e6,
+      maxMemoryUsageInMB: maxMemoryMB,
+    } as Parameters<typeof jpeg.decode>[1] & { useTArray: true });
+  } catch (e) {
+    throw new FormatError(OP, `malformed or oversized JPEG (${(e as Error).message})`);
+  }
+  checkPixels(img.width, img.height, maxPixels);
+  if (img.data.length !== img.width * img.height * 3) throw new FormatError(OP, 'JPEG decoder returned an unexpected pixel layout');
+  if (likeLibjpeg && (img.width !== layout.width || img.height !== layout.height)) {
+    throw new FormatError(OP, `JPEG frame header says ${layout.width}x${layout.height}, the decoder produced ${img.width}x${img.height}`);
+  }
+  const data = likeLibjpeg ? libjpegColor(img.data, layout) : img.data;
+  return { format: 'jpeg', width: img.width, height: img.height, data };
+}
+
+function checkPixels(width: number, height: number, maxPixels: number): void {
+  if (width < 1 || height < 1) throw new FormatError(OP, `image has an empty size ${width}x${height}`);
+  if (width * height > maxPixels) throw new FormatError(OP, `image is ${width}x${height} = ${width * height} pixels, over the limit of ${maxPixels} (maxPixels)`);
+}
+
+function channelsOf(colorType: number): number {
+  return { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType] ?? 4;
+}
+
+/** Bytes of filtered scanlines over the seven Adam7 passes. */
+function interlacedSize(width: number, height: number, bitsPerPixel: number): number {
+  const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+  let total = 0;
+  for (const [x0, y0, dx, dy] of passes) {
+    const w = Math.ceil((width - x0) / dx);
+    const h = Math.ceil((height - y0) / dy);
+    if (w > 0 && h > 0) total += h * (1 + Math.ceil((w * bitsPerPixel) / 8));
+  }
+  return total;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
+}

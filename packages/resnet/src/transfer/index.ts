@@ -1,0 +1,1 @@
+export { freezeBatchNorm, type FreezeBatchNormOptions, type FrozenBatchNorm } from './freeze-batchnorm.js';

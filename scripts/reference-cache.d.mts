@@ -1,0 +1,5 @@
+// Types for reference-cache.mjs, so tests/helpers can import it under strict TypeScript.
+export declare const REFERENCE_SRC_DIR: string;
+export declare const REFERENCE_CACHE_DIR: string;
+export declare function generatorHash(generatorFile: string): string;
+export declare function referenceProblem(name: string): string | null;

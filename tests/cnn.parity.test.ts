@@ -1,0 +1,12 @@
+// Kiln vs PyTorch for the CNN ops of tests/reference/gen_cnn.py (conv2d incl.
+// the fused epilogue, batchNorm, pooling, linear and the losses): forward
+// values and input/weight/bias gradients on every backend, tolerances per op
+// in tests/parity/cnn-table.ts. ResNet18's conv shapes are in
+// cnn.resnet-convs.parity.test.ts.
+import { CNN_FAMILIES, CNN_OPS } from './parity/cnn-table.js';
+import { describeTableParity } from './parity/table-suite.js';
+
+for (const [family, ops] of Object.entries(CNN_FAMILIES)) {
+  await describeTableParity(`parity cnn/${family}`, 'cnn', CNN_OPS,
+    (c) => (ops as readonly string[]).includes(c.op) && !c.name.startsWith('conv2dResnet/'));
+}
