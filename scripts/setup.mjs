@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Brings a checkout to the state `vitest run` and `npm run bench` need:
-// system packages (Debian root only), pnpm dependencies, a build, and the
-// PyTorch reference outputs. Every step checks before it acts, so a second
-// run on a ready machine takes well under a second plus one `tsc -b` check.
+// system packages (Debian root only), pnpm dependencies, the PyTorch
+// reference outputs, and a build. Every step checks before it acts, so a
+// second run on a ready machine takes about a second.
 //
 // Dependency-free on purpose: it runs before `pnpm install`.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REFERENCE_CACHE_DIR, REFERENCE_SRC_DIR, generatorHash, referenceProblem } from './reference-cache.mjs';
@@ -119,13 +119,9 @@ function pnpmVersionWanted() {
 
 /** Every file whose change invalidates node_modules: the lockfile and all workspace manifests. */
 function installInputs() {
-  const files = ['pnpm-lock.yaml', 'pnpm-workspace.yaml', 'package.json'];
-  for (const dir of ['packages', '.']) {
-    const base = join(root, dir);
-    const names = dir === 'packages' ? readdirSync(base).map((n) => join(dir, n)) : ['benchmarks', 'tests'];
-    for (const n of names) if (existsSync(join(root, n, 'package.json'))) files.push(join(n, 'package.json'));
-  }
-  return files;
+  const members = [...readdirSync(join(root, 'packages')).map((n) => join('packages', n)), 'benchmarks', 'tests'];
+  const manifests = members.map((m) => join(m, 'package.json')).filter((f) => existsSync(join(root, f)));
+  return ['pnpm-lock.yaml', 'pnpm-workspace.yaml', 'package.json', ...manifests];
 }
 
 function pnpmDependencies() {
@@ -151,7 +147,7 @@ function pnpmDependencies() {
 function newestMtime(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.name === 'node_modules' || entry.name === 'dist') continue;
+    if (entry.name === 'node_modules' || entry.name === 'dist' || entry.name.endsWith('.tsbuildinfo')) continue;
     const p = join(dir, entry.name);
     newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
   }
@@ -168,8 +164,11 @@ function build() {
   const distsExist = projects.every((p) => !existsSync(join(root, p, 'tsconfig.json')) || existsSync(join(root, p, 'dist')));
   if (distsExist && existsSync(stampFile) && statSync(stampFile).mtimeMs >= newest) return;
   log('pnpm -r build');
+  const started = new Date();
   run('pnpm', ['-r', '--reporter=append-only', 'build']);
-  writeFileSync(stampFile, new Date().toISOString());
+  // Date the stamp to the build's start: a file saved during the build is newer and triggers the next one.
+  writeFileSync(stampFile, started.toISOString());
+  utimesSync(stampFile, started, started);
 }
 
 // ---------------------------------------------------------------- (d) PyTorch reference outputs

@@ -24,6 +24,16 @@ export interface Bench {
   torch: TorchPeer | null;
   /** The ResNet18 weights and data, loaded on first use. */
   assets(): ResNetAssets;
+  /** performance.now() after which no case starts (--max-seconds). */
+  deadline: number;
+}
+
+/** True (and the case reported as skipped) when the run's time budget is spent. */
+export function outOfTime(bench: Bench, suite: string, name: string): boolean {
+  if (performance.now() < bench.deadline) return false;
+  log(`${suite}: ${name} skipped (time budget)`);
+  bench.reporter.emit({ suite, case: name, skipped: `time budget: --max-seconds ${bench.opts.maxSeconds} spent` });
+  return true;
 }
 
 /** How one implementation builds its runner for a case (null: does not take part). */
@@ -82,7 +92,8 @@ export function kilnRunner(backend: WebGPUBackend, inputs: Tensor[], op: () => u
 }
 
 /** Measures a case on Kiln and every peer that takes part, and emits its line. */
-export async function measureCase(bench: Bench, spec: CaseSpec): Promise<Record<string, unknown>> {
+export async function measureCase(bench: Bench, spec: CaseSpec): Promise<Record<string, unknown> | null> {
+  if (outOfTime(bench, spec.suite, spec.name)) return null;
   log(`${spec.suite}: ${spec.name}`);
   const m: Measurement = { suite: spec.suite, case: spec.name, flop: spec.flop, ...spec.extra };
   if (spec.kiln && bench.kiln) {

@@ -3,8 +3,8 @@
  */
 import { parseArgs } from 'node:util';
 
-/** The suites, in the order a full run measures them. */
-export const SUITES = ['gemm', 'conv', 'layers', 'resnet', 'train', 'profile'] as const;
+/** The suites, in the order a run measures them: the headline targets first, so a time budget cuts the details. */
+export const SUITES = ['gemm', 'resnet', 'train', 'profile', 'conv', 'layers'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** The peers measured beside Kiln. */
@@ -18,9 +18,16 @@ export interface Options {
   peers: Peer[];
   /** Also append every JSON line to this file. */
   out: string | null;
+  /** Write the results markdown (machine, targets, table) to this file. */
+  results: string | null;
   /** Skip the readable table at the end (JSON lines only). */
   table: boolean;
+  /** Cases not started by then are reported as skipped. */
+  maxSeconds: number;
 }
+
+/** Default time budgets: the CI subset must stay under two minutes, a full run under ten. */
+const DEFAULT_MAX_SECONDS = { quick: 100, full: 540 };
 
 const USAGE = `usage: node benchmarks/dist/run.js [options]
 
@@ -28,7 +35,10 @@ const USAGE = `usage: node benchmarks/dist/run.js [options]
   --only LIST       suites to run, comma-separated: ${SUITES.join(', ')}
   --peers LIST      peers to measure beside Kiln: ${PEERS.join(', ')}, or none
   --out FILE        also append the JSON lines to FILE
+  --results FILE    write the results markdown (e.g. benchmarks/RESULTS.md)
   --no-table        print JSON lines only
+  --max-seconds N   start no case after N seconds (default ${DEFAULT_MAX_SECONDS.quick} with --quick, else ${DEFAULT_MAX_SECONDS.full});
+                    cases left out are printed as skipped
   --help            this text
 
 Prints one JSON line per measurement on stdout, then a table. Progress goes to stderr.`;
@@ -54,7 +64,9 @@ export function parseOptions(argv: string[]): Options {
         only: { type: 'string' },
         peers: { type: 'string' },
         out: { type: 'string' },
+        results: { type: 'string' },
         'no-table': { type: 'boolean', default: false },
+        'max-seconds': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -62,11 +74,16 @@ export function parseOptions(argv: string[]): Options {
       console.log(USAGE);
       process.exit(0);
     }
+    const quick = values.quick ?? false;
+    const maxSeconds = values['max-seconds'] === undefined ? DEFAULT_MAX_SECONDS[quick ? 'quick' : 'full'] : Number(values['max-seconds']);
+    if (!(maxSeconds > 0)) throw new Error(`--max-seconds: expected a positive number, got '${values['max-seconds']}'`);
     return {
-      quick: values.quick ?? false,
+      quick,
+      maxSeconds,
       suites: list('only', values.only, SUITES, SUITES),
       peers: list('peers', values.peers, PEERS, PEERS),
       out: values.out ?? null,
+      results: values.results ?? null,
       table: !values['no-table'],
     };
   } catch (e) {

@@ -4,6 +4,7 @@
  * end, progress on stderr.
  */
 import { appendFileSync } from 'node:fs';
+import os from 'node:os';
 import type { Timing } from './timing.js';
 
 /** What every line carries: where and with what it ran. */
@@ -50,7 +51,8 @@ export function timingFields(t: Timing): { ms: number; minMs: number; runs: numb
 }
 
 export class Reporter {
-  private readonly rows: Record<string, unknown>[] = [];
+  /** Every line emitted so far. */
+  readonly rows: Record<string, unknown>[] = [];
 
   constructor(private readonly ctx: Context, private readonly outFile: string | null) {}
 
@@ -70,6 +72,8 @@ export class Reporter {
       line.peers = out;
     }
     line.quick = this.ctx.quick;
+    // The machine is shared: the 1-minute load average says how quiet it was.
+    line.load1 = Number(os.loadavg()[0]!.toFixed(2));
     line.adapter = this.ctx.adapter;
     line.versions = this.ctx.versions;
     const text = JSON.stringify(line);
@@ -90,6 +94,7 @@ export class Reporter {
         .filter(([k]) => NOTE_KEYS.includes(k))
         .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : JSON.stringify(v)}`);
       if (r.error) notes.push(`error: ${String(r.error).slice(0, 80)}`);
+      if (r.skipped) notes.push(`skipped (${String(r.skipped)})`);
       for (const [p, res] of Object.entries(peers)) if (res.error) notes.push(`${p} error: ${res.error.slice(0, 60)}`);
       return [
         String(r.suite), String(r.case), fmt(r.ms), fmt(r.gflops),
@@ -104,4 +109,4 @@ export class Reporter {
 }
 
 /** Extra fields worth showing in the table's notes column. */
-const NOTE_KEYS = ['maxAbsDiff', 'buffersAllocatedAfterFirst', 'buffersAllocated', 'loss', 'lossDiff', 'gpuMs', 'share', 'count'];
+const NOTE_KEYS = ['gpuError', 'maxAbsDiff', 'buffersAllocatedAfterFirst', 'buffersAllocated', 'loss', 'lossDiff', 'gpuMs', 'share', 'count'];

@@ -13,6 +13,7 @@ import { SUITES, parseOptions, type Suite } from './cli.js';
 import type { Bench } from './bench.js';
 import { adapterSummary, baseVersions, dawnGpu, ensureRuntimeDir, initKiln, packageVersion } from './env.js';
 import { Reporter, log, type Context } from './report.js';
+import { writeResultsMarkdown } from './results-md.js';
 import { FULL_POLICY, QUICK_POLICY } from './timing.js';
 import { TfjsPeer } from './peers/tfjs.js';
 import { TorchPeer } from './peers/torch.js';
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     tfjs,
     torch,
     assets: () => (assets ??= loadAssets(PYTHON)),
+    deadline: started + opts.maxSeconds * 1000,
   };
 
   for (const suite of SUITES.filter((s) => opts.suites.includes(s))) {
@@ -93,12 +95,14 @@ async function main(): Promise<void> {
 
   torch?.close();
   const seconds = (performance.now() - started) / 1000;
+  const table = reporter.table();
+  if (opts.results) writeResultsMarkdown(opts.results, ctx, reporter.rows, table, seconds, process.argv.slice(2));
   if (opts.table) {
     const a = ctx.adapter;
     console.log(`\nKiln benchmarks (${opts.quick ? 'quick' : 'full'}), ${seconds.toFixed(0)} s; adapter: ${a ? `${a.vendor} ${a.architecture} (${a.description})` : 'none'}`);
     console.log(`versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join('; ')}`);
     console.log('ms are medians after warm-up; vs_<peer> = peer ms / Kiln ms (>1: Kiln faster)\n');
-    console.log(reporter.table());
+    console.log(table);
   }
   log(`done in ${seconds.toFixed(1)} s`);
   kiln?.destroy();

@@ -91,6 +91,17 @@ export const AUTOGRAD_OPS: Table = {
     x!.pow(3).sum().backward();
     return [hooked, x!.grad!];
   }),
+  'grad/hookLeafUsedTwice': behaviour(([x]) => {
+    x!.requiresGrad_();
+    let calls = 0;
+    x!.registerHook((g) => {
+      calls++;
+      return g.clamp(-1, 1);
+    });
+    x!.mul(2).add(x!.mul(3)).sum().backward();
+    if (calls !== 1) throw new Error(`the leaf's hook ran ${calls} times; PyTorch runs it once, on the summed gradient`);
+    return x!.grad!;
+  }),
   'grad/hookNonLeaf': behaviour(([x]) => {
     x!.requiresGrad_();
     const h = x!.mul(3);

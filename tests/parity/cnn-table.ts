@@ -74,6 +74,11 @@ export const CNN_OPS: Table = {
     // The fused epilogue is the inference path: taken only without gradients.
     run: ([x, w, b, residual], a) => kiln.noGrad(() => kiln.conv2d(x!, w!, b!, { stride: a.stride, padding: a.padding }, { residual, relu: a.relu })),
   },
+  conv2dEpilogue: {
+    tol: CONV_TOL,
+    // The same epilogue with gradients on: core composes it, and the residual gets a gradient.
+    run: ([x, w, b, residual], a) => kiln.conv2d(x!, w!, b!, { stride: a.stride, padding: a.padding }, { residual, relu: a.relu }),
+  },
   batchNorm: { tol: NORM_TOL, gradTol: NORM_GRAD_TOL, run: batchNormRun },
   maxPool2d: {
     tol: MAXPOOL_TOL,
@@ -104,7 +109,7 @@ export const CNN_OPS: Table = {
 
 /** The ops each CNN parity suite runs, with a title. */
 export const CNN_FAMILIES = {
-  conv: ['conv2d', 'conv2dFused'],
+  conv: ['conv2d', 'conv2dFused', 'conv2dEpilogue'],
   norm: ['batchNorm'],
   pool: ['maxPool2d', 'avgPool2d', 'adaptiveAvgPool2d'],
   loss: ['linear', 'crossEntropy', 'nllLoss', 'mseLoss'],

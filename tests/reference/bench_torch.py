@@ -107,15 +107,24 @@ def load_model(outdir):
 
 
 def timed(fn, case):
-    """Median ms of fn() after warm-up: at least minRuns, more while under budgetMs, at most maxRuns."""
+    """Median ms of fn() after warm-up: at least minRuns, more while under budgetMs, at most
+    maxRuns; fewer (at least one) when warm-up says minRuns would take over capMs."""
+    warm_ms = 0.0
     for _ in range(case.get('warmup', 1)):
+        t = time.perf_counter()
         fn()
+        warm_ms = (time.perf_counter() - t) * 1000
+    max_runs = case.get('maxRuns', 10)
+    cap = case.get('capMs', float('inf'))
+    if warm_ms * case.get('minRuns', 3) > cap:
+        max_runs = max(1, int(cap // max(warm_ms, 1)))
+    min_runs = min(case.get('minRuns', 3), max_runs)
     times, start = [], time.perf_counter()
-    while len(times) < case.get('maxRuns', 10):
+    while len(times) < max_runs:
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
-        if len(times) >= case.get('minRuns', 3) and (time.perf_counter() - start) * 1000 >= case.get('budgetMs', 0):
+        if len(times) >= min_runs and (time.perf_counter() - start) * 1000 >= case.get('budgetMs', 0):
             break
     return {'ms': round(statistics.median(times), 4), 'minMs': round(min(times), 4), 'runs': len(times)}
 

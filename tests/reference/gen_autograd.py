@@ -148,10 +148,21 @@ def hook_leaf_and_retain(x):
     return h.grad, x.grad
 
 
+
+def hook_leaf_used_twice(x):
+    """A leaf feeding two ops: its hook runs once, on the summed gradient (a clamp shows the difference)."""
+    x = leaf(x)
+    calls = []
+    x.register_hook(lambda g: calls.append(1) or g.clamp(-1, 1))
+    (x * 2 + x * 3).sum().backward()
+    assert len(calls) == 1
+    return x.grad
+
 w.case('grad/accumulate', 'grad/accumulate', accumulate, [const(randn(3, 4))])
 w.case('grad/retainGraph', 'grad/retainGraph', retain_graph, [const(randn(2, 3)), const(randn(2, 3))])
 w.case('grad/retainGradNonLeaf', 'grad/retainGradNonLeaf', retain_grad_non_leaf, [const(randn(4)), const(randn(4))])
 w.case('grad/hookLeaf', 'grad/hookLeaf', hook_leaf, [const(randn(2, 2))])
+w.case('grad/hookLeafUsedTwice', 'grad/hookLeafUsedTwice', hook_leaf_used_twice, [const(randn(4))])
 w.case('grad/hookNonLeaf', 'grad/hookNonLeaf', hook_non_leaf, [const(randn(5))])
 w.case('grad/hookNonLeafRetained', 'grad/hookNonLeafRetained', hook_leaf_and_retain, [const(randn(3))])
 w.case('grad/backwardExplicit', 'grad/backwardExplicit', backward_explicit, [const(randn(2, 3)), const(randn(2, 3))])

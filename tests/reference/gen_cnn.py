@@ -87,6 +87,15 @@ conv_case('batch1_channels1', (1, 1, 5, 5), (1, 1, 3, 3), padding=1)
 conv_case('channels_last_input', None, (4, 3, 3, 3), x=channels_last(2, 3, 6, 5), padding=1)
 conv_case('strided_input', None, (3, 2, 3, 3), x=strided_width(1, 2, 5, 6), stride=2, padding=1)
 
+conv_case('padding_larger_than_kernel', (1, 2, 4, 5), (3, 2, 3, 3), padding=3)
+conv_case('stride_larger_than_kernel', (2, 2, 9, 8), (3, 2, 2, 2), stride=3)
+conv_case('unbatched_3d', (3, 6, 5), (4, 3, 3, 3), padding=1)
+conv_case('empty_batch', (0, 3, 5, 5), (2, 3, 3, 3), padding=1)
+w.case('conv2d/weight_noncontiguous', 'conv2d', conv,
+       [randn(2, 3, 6, 6), Input(weight(3, 3, 3, 4), view=[{'op': 'permute', 'args': [3, 0, 1, 2]}])], padding=1)
+w.case('conv2d/bias_strided', 'conv2d', conv,
+       [randn(1, 2, 5, 5), weight(3, 2, 3, 3), Input(randn(6), view=[{'op': 'slice', 'args': [0, 0, 6, 2]}])])
+
 # Every distinct conv of torchvision's resnet18 (channels, kernel, stride,
 # padding as in the model) on a 56x56 image, a quarter of 224: the maps are
 # 28 (stem), 14 (layer1), 7, 4, 2, batch 1.
@@ -129,6 +138,11 @@ w.case('conv2dFused/residual_only', 'conv2dFused', conv_fused,
 w.case('conv2dFused/resnet_layer2', 'conv2dFused', conv_fused,
        [const(randn(1, 128, 7, 7)), const(weight(128, 128, 3, 3)), const(randn(128) * 0.1), const(randn(1, 128, 7, 7))],
        padding=1, relu=True)
+
+# The epilogue with gradients on: Kiln composes conv + add + relu, so the
+# residual gets a gradient too.
+w.case('conv2dEpilogue/with_grad', 'conv2dEpilogue', conv_fused,
+       [randn(2, 3, 5, 5), weight(3, 3, 3, 3), randn(3) * 0.1, randn(2, 3, 5, 5)], padding=1, relu=True)
 
 # ---------------------------------------------------------------- batchNorm
 # Inputs: x, then weight and bias when affine, then runningMean and
@@ -187,6 +201,9 @@ bn_case('train_untracked', randn(2, 3, 3, 2), tracked=False, training=True)
 bn_case('train_eps', randn(2, 2, 3, 3) * 0.01, training=True, eps=1e-3)
 bn_case('train_batch1_4d', randn(1, 3, 4, 5), training=True)
 bn_case('train_channels_last', Input(randn(2, 3, 4, 5), view=[{'op': 'permute', 'args': [0, 3, 1, 2]}]), training=True)
+const_channel = randn(2, 3, 3, 3)
+const_channel[:, 1] = 0.5  # zero variance: the eps keeps it finite
+bn_case('train_constant_channel', const_channel, training=True)
 bn_case('eval_4d_affine', randn(2, 4, 3, 3), training=False)
 bn_case('eval_4d_noaffine', randn(2, 3, 2, 4), affine=False, training=False)
 bn_case('eval_2d_affine', randn(3, 6), training=False)
@@ -216,8 +233,17 @@ for name, shape, args in [
     ('kernel_eq_input', (2, 3, 4, 5), dict(kernel=[4, 5])),
 ]:
     w.case(f'maxPool2d/{name}', 'maxPool2d', max_pool, [pool_input(*shape)], **args)
+w.case('maxPool2d/unbatched_3d', 'maxPool2d', max_pool, [randn(2, 5, 5)], kernel=2, stride=2, ceilMode=True)
+w.case('adaptiveAvgPool2d/1x1_input_to_3x2', 'adaptiveAvgPool2d', lambda x, outputSize: F.adaptive_avg_pool2d(x, outputSize),
+       [randn(2, 3, 1, 1)], outputSize=[3, 2])
 w.case('maxPool2d/ties', 'maxPool2d', max_pool, [pool_input(2, 2, 6, 6, ties=True)], kernel=2)
 w.case('maxPool2d/ties_overlap', 'maxPool2d', max_pool, [pool_input(1, 2, 6, 5, ties=True)], kernel=3, stride=1, padding=1)
+# Padding must act as -inf: all-negative inputs expose a zero pad.
+w.case('maxPool2d/all_negative_padded', 'maxPool2d', max_pool, [randn(1, 2, 5, 5) - 10], kernel=3, stride=2, padding=1)
+# NaN propagates through max pooling and is the selected index (PyTorch's rule).
+nan_input = randn(1, 1, 4, 4)
+nan_input[0, 0, 1, 2] = float('nan')
+w.case('maxPool2d/nan_propagates', 'maxPool2d', max_pool, [const(nan_input)], kernel=2)
 w.case('maxPool2d/channels_last', 'maxPool2d', max_pool,
        [Input(randn(2, 6, 5, 3), view=[{'op': 'permute', 'args': [0, 3, 1, 2]}])], kernel=2, stride=1)
 
@@ -239,6 +265,7 @@ for name, shape, args in [
     ('overlap_s1', (2, 2, 5, 4), dict(kernel=3, stride=1)),
 ]:
     w.case(f'avgPool2d/{name}', 'avgPool2d', avg_pool, [randn(*shape)], **args)
+w.case('avgPool2d/unbatched_3d', 'avgPool2d', avg_pool, [randn(2, 5, 4)], kernel=2)
 w.case('avgPool2d/strided_input', 'avgPool2d', avg_pool,
        [Input(randn(1, 2, 6, 10), view=[{'op': 'slice', 'args': [3, 1, 10, 2]}])], kernel=2, stride=1)
 
@@ -319,6 +346,8 @@ for red in ['mean', 'sum', 'none']:
     w.case(f'crossEntropy/{red}_probabilities_smoothing_weighted', 'crossEntropy', cross_entropy,
            [randn(4, 3), Input(torch.softmax(randn(4, 3), 1), requires_grad=False), class_weights(3)],
            reduction=red, labelSmoothing=0.3, hasWeight=True)
+w.case('crossEntropy/mean_all_ignored', 'crossEntropy', cross_entropy, [randn(3, 4), Input(torch.full((3,), -100))])
+w.case('nllLoss/unbatched', 'nllLoss', nll, [torch.log_softmax(randn(5), 0), Input(torch.tensor(2))])
 w.case('crossEntropy/unbatched', 'crossEntropy', cross_entropy, [randn(5), Input(torch.tensor(3))])
 w.case('crossEntropy/probabilities_4d', 'crossEntropy', cross_entropy,
        [randn(2, 3, 2, 2), torch.softmax(randn(2, 3, 2, 2), 1)])

@@ -99,18 +99,30 @@ export class TfjsPeer {
     return this.runner([x, w, dy], op);
   }
 
-  /** Training-mode BatchNorm forward (batch moments) and its backward to x, gamma and beta. */
+  /**
+   * Training-mode BatchNorm forward (batch moments) and its backward to x,
+   * gamma and beta. tfjs-core's Node bundle registers no gradient functions
+   * (the tfjs union package does), so the backward is the analytic formula
+   * in TF.js ops: dβ = Σdy, dγ = Σdy·x̂, dx = γ·σ⁻¹/M · (M·dy − dβ − x̂·dγ).
+   */
   batchNormTrain(s: Nchw): Runner {
     const tf = this.tf;
     const x = tf.randomNormal([s.N, s.H, s.W, s.C]);
     const gamma = tf.ones([s.C]);
     const beta = tf.zeros([s.C]);
     const dy = tf.randomNormal(x.shape);
-    const grads = tf.grads((xx: tfc.Tensor, g: tfc.Tensor, b: tfc.Tensor) => {
-      const { mean, variance } = tf.moments(xx, [0, 1, 2]);
-      return tf.batchNorm(xx, mean, variance, b, g, 1e-5);
+    const axes = [0, 1, 2];
+    const M = s.N * s.H * s.W;
+    return this.runner([x, gamma, beta, dy], () => {
+      const { mean, variance } = tf.moments(x, axes);
+      const invStd = tf.rsqrt(tf.add(variance, 1e-5));
+      const xhat = tf.mul(tf.sub(x, mean), invStd);
+      const y = tf.add(tf.mul(xhat, gamma), beta);
+      const dBeta = tf.sum(dy, axes);
+      const dGamma = tf.sum(tf.mul(dy, xhat), axes);
+      const dx = tf.mul(tf.mul(gamma, tf.div(invStd, M)), tf.sub(tf.sub(tf.mul(dy, M), dBeta), tf.mul(xhat, dGamma)));
+      return [y, dx, dGamma, dBeta];
     });
-    return this.runner([x, gamma, beta, dy], () => grads([x, gamma, beta], dy));
   }
 
   maxPool(s: Nchw): Runner {

@@ -60,7 +60,7 @@ export class TorchPeer {
         const { id: _id, ...rest } = r as PeerResult & { id?: number };
         resolve(rest);
       });
-      this.proc.stdin.write(`${JSON.stringify({ ...kase, id, warmup: policy.warmup, minRuns: policy.minRuns, maxRuns: policy.maxRuns, budgetMs: policy.budgetMs })}\n`);
+      this.proc.stdin.write(`${JSON.stringify({ ...kase, id, warmup: policy.warmup, minRuns: policy.minRuns, maxRuns: policy.maxRuns, budgetMs: policy.budgetMs, capMs: policy.capMs })}\n`);
     });
   }
 

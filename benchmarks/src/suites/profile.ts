@@ -9,7 +9,7 @@
  *   profiler, so it is there even when timestamps are not.
  */
 import { fromArray, noGrad, tidy, type Tensor } from '@kiln/core';
-import type { Bench } from '../bench.js';
+import { outOfTime, type Bench } from '../bench.js';
 import { log } from '../report.js';
 import { median } from '../timing.js';
 import { KilnResNet18Eval } from '../resnet18.js';
@@ -24,6 +24,7 @@ export async function profileSuite(bench: Bench): Promise<void> {
     bench.reporter.emit({ suite: 'profile', case: 'resnet18 eval N=1', error: `kiln webgpu unavailable: ${bench.kilnError}` });
     return;
   }
+  if (outOfTime(bench, 'profile', 'resnet18 eval N=1')) return;
   log('profile: resnet18 eval N=1');
   const assets = bench.assets();
   const model = new KilnResNet18Eval(assets, 'webgpu');

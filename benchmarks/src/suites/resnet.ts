@@ -6,7 +6,7 @@
  * PyTorch's reference logits, each peer against Kiln.
  */
 import { fromArray } from '@kiln/core';
-import { measureCase, type Bench } from '../bench.js';
+import { measureCase, outOfTime, type Bench } from '../bench.js';
 import { RESNET18_FLOP_PER_IMAGE, type Runner } from '../cases.js';
 import { log, timingFields } from '../report.js';
 import { timeCpuAsync } from '../timing.js';
@@ -38,6 +38,7 @@ export async function resnetSuite(bench: Bench): Promise<void> {
   }
 
   for (const batch of batches) {
+    if (outOfTime(bench, 'resnet18_forward', `resnet18 eval N=${batch}`)) continue;
     const input = inputBatch(assets, batch);
     // Correctness first: all of them must be running the same network.
     const diffs: Record<string, number | string> = {};

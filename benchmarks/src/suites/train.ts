@@ -7,7 +7,7 @@
  * loss is compared with PyTorch's on the same weights and batch.
  */
 import { fromArray, memory } from '@kiln/core';
-import { measureCase, type Bench } from '../bench.js';
+import { outOfTime, type Bench } from '../bench.js';
 import { RESNET18_FLOP_PER_IMAGE } from '../cases.js';
 import { log } from '../report.js';
 import { median } from '../timing.js';
@@ -18,6 +18,8 @@ export async function trainSuite(bench: Bench): Promise<void> {
   const assets = bench.assets();
   const batch = bench.opts.quick ? 2 : 8;
   const steps = bench.opts.quick ? 3 : 20;
+  const name = `resnet18 SGD step N=${batch}`;
+  if (outOfTime(bench, 'resnet18_train', name)) return;
   const extra: Record<string, unknown> = { steps, weights: assets.source };
   let kilnTiming: { ms: number; minMs: number; runs: number } | null = null;
   let kilnError: string | null = null;
@@ -32,6 +34,11 @@ export async function trainSuite(bench: Bench): Promise<void> {
       const times: number[] = [];
       const allocated: number[] = [];
       for (let i = 0; i < steps; i++) {
+        if (i >= 2 && performance.now() > bench.deadline) {
+          log(`train: stopping after ${i} steps (time budget)`);
+          extra.stoppedEarly = `time budget: ${i} of ${steps} steps`;
+          break;
+        }
         const t = performance.now();
         const loss = model.step(x, y);
         if (i === 0) {
@@ -61,18 +68,17 @@ export async function trainSuite(bench: Bench): Promise<void> {
     }
   }
 
-  // The steps above are the measurement; measureCase only adds the PyTorch peer and the line.
-  await measureCase(bench, {
+  const torch = bench.torch && assets.source === 'torch' && performance.now() < bench.deadline
+    ? await bench.torch.time({ kind: 'resnet_train', batch }, bench.policy)
+    : null;
+  bench.reporter.emit({
     suite: 'resnet18_train',
-    name: `resnet18 SGD step N=${batch}`,
+    case: name,
     flop: 3 * RESNET18_FLOP_PER_IMAGE * batch,
-    kiln: null,
-    torch: assets.source === 'torch' ? { kind: 'resnet_train', batch } : null,
-    extra: {
-      ...(kilnTiming ?? {}),
-      ...(kilnError ? { error: kilnError } : {}),
-      ...(!bench.kiln ? { error: `kiln webgpu unavailable: ${bench.kilnError}` } : {}),
-      ...extra,
-    },
+    ...(kilnTiming ?? {}),
+    ...(kilnError ? { error: kilnError } : {}),
+    ...(!bench.kiln ? { error: `kiln webgpu unavailable: ${bench.kilnError}` } : {}),
+    ...extra,
+    ...(torch ? { peers: { torch } } : {}),
   });
 }

@@ -4,7 +4,7 @@
  */
 export { Tensor, type NestedList } from './tensor.js';
 export type { DType, TypedArray } from './dtype.js';
-export { DTYPES, itemSize, promoteTypes } from './dtype.js';
+export { DTYPES, itemSize, promoteTypes, castScalar, allocArray, toTypedArray } from './dtype.js';
 export { KilnError, ShapeError, DTypeError, BackendError, DisposedError, AutogradError } from './errors.js';
 export {
   type Backend,

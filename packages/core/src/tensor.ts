@@ -4,7 +4,7 @@ import { DTYPES } from './dtype.js';
 import { AutogradError, DisposedError, KilnError, BackendError, ShapeError } from './errors.js';
 import { StorageRef } from './storage.js';
 import { isContiguous, numel, contiguousStrides } from './shape.js';
-import { trackTensor, untrackTensor } from './memory.js';
+import { trackTensor, untrackTensor, tidy } from './memory.js';
 import { Node, type GradHook } from './autograd/node.js';
 import { needsGrad } from './autograd/record.js';
 import { runBackward } from './autograd/engine.js';
@@ -469,10 +469,12 @@ export class Tensor {
 
   // ---------------------------------------------------------------- binary
   add(other: TensorOrScalar, alpha?: number): Tensor {
-    return bin.binary('add', this, alpha === undefined || alpha === 1 ? other : scaled(other, alpha));
+    if (alpha === undefined || alpha === 1) return bin.binary('add', this, other);
+    return tidy(() => bin.binary('add', this, scaled(other, alpha)));
   }
   sub(other: TensorOrScalar, alpha?: number): Tensor {
-    return bin.binary('sub', this, alpha === undefined || alpha === 1 ? other : scaled(other, alpha));
+    if (alpha === undefined || alpha === 1) return bin.binary('sub', this, other);
+    return tidy(() => bin.binary('sub', this, scaled(other, alpha)));
   }
   mul(other: TensorOrScalar): Tensor { return bin.binary('mul', this, other); }
   div(other: TensorOrScalar): Tensor { return bin.binary('div', this, other); }
@@ -491,42 +493,50 @@ export class Tensor {
   where(cond: Tensor, other: TensorOrScalar): Tensor { return bin.where(cond, this, other); }
 
   add_(other: TensorOrScalar, alpha?: number): this {
-    return bin.binaryInPlace('add', this, alpha === undefined || alpha === 1 ? other : scaled(other, alpha)) as this;
+    return inPlaceScaled(this, 'add', other, alpha);
   }
   sub_(other: TensorOrScalar, alpha?: number): this {
-    return bin.binaryInPlace('sub', this, alpha === undefined || alpha === 1 ? other : scaled(other, alpha)) as this;
+    return inPlaceScaled(this, 'sub', other, alpha);
   }
   mul_(other: TensorOrScalar): this { return bin.binaryInPlace('mul', this, other) as this; }
   div_(other: TensorOrScalar): this { return bin.binaryInPlace('div', this, other) as this; }
   pow_(other: TensorOrScalar): this { return bin.binaryInPlace('pow', this, other) as this; }
   maximum_(other: TensorOrScalar): this { return bin.binaryInPlace('maximum', this, other) as this; }
   minimum_(other: TensorOrScalar): this { return bin.binaryInPlace('minimum', this, other) as this; }
-  /** this += alpha * t1 * t2 in place (torch.addcmul_). */
+  /** this += (value * t1) * t2 in place (torch.addcmul_, ATen's rounding order). */
   addcmul_(t1: Tensor, t2: Tensor, value = 1): this {
-    const prod = t1.mul(t2);
-    try {
-      return this.add_(value === 1 ? prod : prod.mul(value));
-    } finally {
-      prod.dispose();
-    }
+    return tidy(() => this.add_(value === 1 ? t1.mul(t2) : t1.mul(value).mul(t2)));
   }
-  /** this += alpha * t1 / t2 in place (torch.addcdiv_). */
+  /** this += (value * t1) / t2 in place (torch.addcdiv_, ATen's rounding order). */
   addcdiv_(t1: Tensor, t2: Tensor, value = 1): this {
-    const q = t1.div(t2);
-    try {
-      return this.add_(value === 1 ? q : q.mul(value));
-    } finally {
-      q.dispose();
-    }
+    return tidy(() => this.add_(value === 1 ? t1.div(t2) : t1.mul(value).div(t2)));
   }
   /** this += weight * (end - this) in place (torch.lerp_ with a scalar weight). */
   lerp_(end: Tensor, weight: number): this {
-    const d = end.sub(this);
-    try {
-      return this.add_(d.mul(weight));
-    } finally {
-      d.dispose();
-    }
+    return tidy(() => this.add_(end.sub(this).mul(weight)));
+  }
+  /**
+   * Makes this tensor use `source`'s storage, shape and strides, keeping its
+   * identity (torch.Tensor.set_): how Module.to() moves parameters without
+   * breaking optimizers that hold them. Not recorded by autograd.
+   */
+  set_(source: Tensor): this {
+    this._checkAlive('set_');
+    source._checkAlive('set_');
+    if (!this.isLeaf) throw new AutogradError('set_', 'set_ is only allowed on leaf tensors');
+    const storage = source._storage.retain();
+    this._storage.release();
+    finalizer.unregister(this);
+    this._storage = storage;
+    finalizer.register(this, storage, this);
+    const self = this as { shape: readonly number[]; strides: readonly number[]; offset: number; dtype: DType };
+    self.shape = source.shape;
+    self.strides = source.strides;
+    self.offset = source.offset;
+    self.dtype = source.dtype;
+    this._base = source._base;
+    storage.version++;
+    return this;
   }
 
   // ---------------------------------------------------------------- reductions
@@ -568,6 +578,11 @@ function flatArgs(args: number[] | [readonly number[]]): number[] {
 
 function scaled(x: TensorOrScalar, alpha: number): TensorOrScalar {
   return typeof x === 'number' ? x * alpha : x.mul(alpha);
+}
+
+function inPlaceScaled<T extends Tensor>(self: T, op: 'add' | 'sub', other: TensorOrScalar, alpha: number | undefined): T {
+  if (alpha === undefined || alpha === 1) return bin.binaryInPlace(op, self, other) as T;
+  return tidy(() => bin.binaryInPlace(op, self, scaled(other, alpha)) as T);
 }
 
 export { contiguousStrides };

@@ -37,6 +37,16 @@ await describeBackends('autograd behaviour', (device) => {
     expect(twice).toEqual(once.map((v) => Math.fround(v + v)));
   });
 
+  test('accumulation updates the existing .grad tensor in place (as PyTorch), so a held reference stays valid', async () => {
+    const x = leaf([1, 2, 3]);
+    x.mul(2).sum().backward();
+    const held = x.grad!;
+    x.mul(3).sum().backward();
+    expect(held.isDisposed, 'the first .grad tensor was disposed by the second backward').toBe(false);
+    expect(x.grad).toBe(held);
+    expect(await values(held)).toEqual([5, 5, 5]);
+  });
+
   test('noGrad and enableGrad nest, restore the mode on return and on throw, and hold across an async body', async () => {
     const x = leaf([1, 2]);
     expect(kiln.isGradEnabled()).toBe(true);

@@ -35,32 +35,61 @@ await describeBackends('memory lifecycle', (device) => {
   test('use after dispose throws a DisposedError naming the op', async () => {
     const t = kiln.ones([2, 3], { device });
     const w = kiln.ones([3, 3], { device });
+    const img = kiln.ones([1, 1, 4, 4], { device });
+    const k = kiln.ones([1, 1, 3, 3], { device });
+    const labels = kiln.zeros([2], { device, dtype: 'int32' });
+    const index = kiln.zeros([2, 1], { device, dtype: 'int32' });
+    const cond = kiln.ones([2, 3], { device, dtype: 'bool' });
     t.dispose();
+    img.dispose();
     const calls: [string, () => unknown][] = [
       ['add', () => t.add(1)],
       ['mul', () => w.mul(t)],
       ['exp', () => t.exp()],
+      ['relu', () => t.relu()],
+      ['clamp', () => t.clamp(0, 1)],
       ['sum', () => t.sum()],
+      ['mean', () => t.mean(1)],
+      ['max', () => t.max(1)],
+      ['var', () => t.var(1)],
+      ['softmax', () => t.softmax(1)],
+      ['logSoftmax', () => t.logSoftmax(1)],
+      ['logsumexp', () => t.logsumexp(1)],
       ['matmul', () => t.matmul(w)],
       ['reshape', () => t.reshape([6])],
       ['transpose', () => t.transpose(0, 1)],
-      ['softmax', () => t.softmax(1)],
+      ['permute', () => t.permute(1, 0)],
+      ['slice', () => t.slice(1, 0, 2)],
+      ['expand', () => t.expand(2, 2, 3)],
+      ['contiguous', () => t.contiguous()],
+      ['clone', () => t.clone()],
       ['add_', () => t.add_(1)],
       ['cat', () => kiln.cat([w, t], 0)],
+      ['gather', () => t.gather(1, index)],
+      ['indexSelect', () => t.indexSelect(0, labels)],
+      ['pad', () => kiln.pad(t, [1, 1])],
+      ['where', () => kiln.where(cond, t, 0)],
+      ['conv2d', () => kiln.conv2d(img, k)],
+      ['maxPool2d', () => kiln.maxPool2d(img, 2)],
+      ['avgPool2d', () => kiln.avgPool2d(img, 2)],
+      ['linear', () => kiln.linear(t, w)],
+      ['crossEntropy', () => kiln.crossEntropy(t, labels)],
     ];
+    // Collect every wrong answer, so one run lists them all.
+    const wrong: string[] = [];
     for (const [op, call] of calls) {
-      let thrown: unknown;
       try {
         call();
+        wrong.push(`${op}: no error`);
       } catch (e) {
-        thrown = e;
+        if (!(e instanceof DisposedError)) wrong.push(`${op}: ${(e as Error).name} instead of DisposedError`);
+        else if (!(e as Error).message.startsWith(`${op}:`)) wrong.push(`${op}: message "${(e as Error).message.slice(0, 40)}..."`);
       }
-      expect(thrown, `${op} on a disposed tensor`).toBeInstanceOf(DisposedError);
-      expect((thrown as Error).message, `${op}'s error names the op`).toMatch(new RegExp(`^${op}:`));
     }
+    expect(wrong, 'ops whose use-after-dispose error is wrong').toEqual([]);
     await expect(t.toArray()).rejects.toThrow(DisposedError);
     await expect(t.toArray()).rejects.toThrow(/^toArray:/);
-    w.dispose();
+    for (const x of [w, k, labels, index, cond]) x.dispose();
   });
 
   test('a view keeps its storage alive after the base is disposed; the bytes go with the last holder', async () => {

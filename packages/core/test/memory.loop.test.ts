@@ -21,16 +21,20 @@ interface Mlp {
 }
 
 function makeMlp(device: string): Mlp {
-  const g = new kiln.Generator(11);
-  const x = kiln.randn([32, 8], { device, generator: g });
-  const y = kiln.randint(0, 3, [32], { device, generator: g });
-  const params = [
-    kiln.randn([8, 16], { device, generator: g }).mul(0.3),
-    kiln.zeros([16], { device }),
-    kiln.randn([16, 3], { device, generator: g }).mul(0.3),
-    kiln.zeros([3], { device }),
-  ].map((p) => p.requiresGrad_());
-  return { x, y, params };
+  // tidy: the unscaled randn temporaries must not outlive this (a leak here
+  // would be collected later by the FinalizationRegistry, mid-measurement).
+  return kiln.tidy(() => {
+    const g = new kiln.Generator(11);
+    const x = kiln.randn([32, 8], { device, generator: g });
+    const y = kiln.randint(0, 3, [32], { device, generator: g });
+    const params = [
+      kiln.randn([8, 16], { device, generator: g }).mul(0.3),
+      kiln.zeros([16], { device }),
+      kiln.randn([16, 3], { device, generator: g }).mul(0.3),
+      kiln.zeros([3], { device }),
+    ].map((p) => p.requiresGrad_());
+    return { x, y, params };
+  });
 }
 
 function sgd(params: Tensor[]): void {

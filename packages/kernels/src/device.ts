@@ -56,7 +56,8 @@ async function nodeGpu(flags: string[]): Promise<GPU> {
   const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
   if (!env.XDG_RUNTIME_DIR) {
     // Dawn warns when XDG_RUNTIME_DIR is unset; any writable directory silences it.
-    const os = await import('node:os');
+    const osModule = 'node:os';
+    const os = (await import(/* @vite-ignore */ osModule)) as { tmpdir(): string };
     env.XDG_RUNTIME_DIR = os.tmpdir();
   }
   // The specifier is a variable so bundlers targeting the browser leave it alone.

@@ -64,6 +64,9 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
     const drop = (t: Tensor) => {
       if (owned.delete(t)) t.dispose();
     };
+    // A leaf used several times gets the sum of its contributions, and its
+    // hooks run once on that sum (as PyTorch's AccumulateGrad).
+    const leafPending = new Map<Tensor, Tensor>();
     pending.set(rootNode, grad);
     try {
       for (const node of order) {
@@ -88,27 +91,25 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
             return;
           }
           if (gi !== g) own(gi);
-          if ('leaf' in edge) {
-            accumulateLeaf(edge.leaf, gi, own);
-            return;
-          }
-          const prev = pending.get(edge.node);
+          const prev = 'leaf' in edge ? leafPending.get(edge.leaf) : pending.get(edge.node);
+          const put = (t: Tensor) => ('leaf' in edge ? leafPending.set(edge.leaf, t) : pending.set(edge.node, t));
           if (prev) {
             const sum = prev.add(gi);
             own(sum);
-            pending.set(edge.node, sum);
+            put(sum);
             if (prev !== g) drop(prev);
             if (gi !== g) drop(gi);
           } else {
             // The same tensor may flow to several edges (add's backward): own a view per edge.
             const mine = gi === g ? g.alias() : gi;
             own(mine);
-            pending.set(edge.node, mine);
+            put(mine);
           }
         });
         drop(g);
         if (!retainGraph) node.releaseSaved();
       }
+      for (const [leaf, g] of leafPending) accumulateLeaf(leaf, g, own);
     } finally {
       for (const t of owned) t.dispose();
       for (const t of pending.values()) if (t !== grad) t.dispose();
@@ -118,20 +119,15 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
 
 function accumulateRetained(target: Tensor, g: Tensor): void {
   const prev = target.grad;
-  target.grad = keep(prev ? prev.add(g) : g.clone());
-  prev?.dispose();
+  if (prev && !prev.isDisposed) prev.add_(g);
+  else target.grad = keep(g.clone());
 }
 
 function accumulateLeaf(leaf: Tensor, grad: Tensor, own?: (t: Tensor) => void): void {
   if (leaf.isDisposed) throw new AutogradError('backward', 'a leaf tensor that requires grad was disposed before backward');
-  let g = applyHooks(leaf._hooks, grad, own ?? (() => {}));
+  const g = applyHooks(leaf._hooks, grad, own ?? (() => {}));
   const prev = leaf.grad;
-  if (prev) {
-    leaf.grad = keep(prev.add(g));
-    prev.dispose();
-  } else {
-    // Adopt a private copy: the engine disposes the gradients it owns.
-    g = g.clone();
-    leaf.grad = keep(g);
-  }
+  // Accumulate into the existing tensor, as PyTorch: references to .grad (an optimizer's) stay valid.
+  if (prev && !prev.isDisposed && prev.device === g.device) prev.add_(g);
+  else leaf.grad = keep(g.clone());
 }

@@ -45,7 +45,7 @@ export class Node {
 
   /** The saved tensors, checked against in-place modification since they were saved. */
   saved(): readonly Tensor[] {
-    if (this.released) {
+    if (this.released && this.savedVersions.length > 0) {
       throw new AutogradError(
         'backward',
         `trying to backward through the graph a second time (${this.name}'s saved tensors were freed); pass { retainGraph: true } to the first backward`,

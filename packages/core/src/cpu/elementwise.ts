@@ -33,7 +33,7 @@ const UNARY: Record<UnaryOp, (x: number, p?: UnaryParams) => number> = {
   },
   square: (x) => x * x,
   reciprocal: (x) => 1 / x,
-  logicalNot: (x) => (x ? 0 : 1),
+  logicalNot: (x) => (x !== 0 ? 0 : 1), // NaN is nonzero, hence true
 };
 
 const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {

@@ -78,8 +78,9 @@ function tieSplit(g: Tensor, a: Operand, b: Operand, wins: 'gt' | 'lt', [na, nb]
   return [na ? g.mul(aWins).add(halfTie) : null, nb ? g.mul(aWins.logicalNot().logicalAnd(tie.logicalNot())).add(halfTie) : null];
 }
 
-function operandView(x: TensorOrScalar, shape: readonly number[]): View | number {
-  if (typeof x === 'number') return x;
+function operandView(x: TensorOrScalar, shape: readonly number[], dtype: DType = 'float32'): View | number {
+  // A scalar is converted to the computation dtype first, as PyTorch's scalar_t.
+  if (typeof x === 'number') return dtype === 'float32' ? Math.fround(x) : x;
   const v = x._view();
   return { ...v, shape, strides: broadcastStrides(v.shape, v.strides, shape) };
 }
@@ -101,7 +102,7 @@ export function binary(op: BinaryOp, aIn: TensorOrScalar, bIn: TensorOrScalar): 
   const b = typeof b0 === 'number' ? b0 : cast(b0, dt);
   const shape = broadcastShapes(op, typeof a === 'number' ? [] : a.shape, typeof b === 'number' ? [] : b.shape);
   const out = empty(shape, COMPARE.has(op) || LOGICAL.has(op) ? 'bool' : dt, backend);
-  if (out.numel() > 0) backend.binary(op, operandView(a, shape), operandView(b, shape), out._view());
+  if (out.numel() > 0) backend.binary(op, operandView(a, shape, dt), operandView(b, shape, dt), out._view());
   const grad = GRADS[op];
   let backward: BackwardFn | null = null;
   const saved: Tensor[] = [];
@@ -143,7 +144,7 @@ export function binaryInPlace(op: BinaryOp, a: Tensor, bIn: TensorOrScalar): Ten
     let bv = typeof b === 'number' ? b : cast(b, a.dtype);
     // An operand sharing a's storage with another layout would be read after being overwritten.
     if (typeof bv !== 'number' && bv._storage === a._storage) bv = bv.clone();
-    backend.binary(op, a._view(), operandView(bv, a.shape), a._view());
+    backend.binary(op, a._view(), operandView(bv, a.shape, a.dtype), a._view());
   });
 }
 
@@ -163,7 +164,7 @@ export function where(cond: Tensor, aIn: TensorOrScalar, bIn: TensorOrScalar): T
   const b = typeof b0 === 'number' ? b0 : cast(b0, dt);
   const shape = broadcastShapes('where', c.shape, typeof a === 'number' ? [] : a.shape, typeof b === 'number' ? [] : b.shape);
   const out = empty(shape, dt, backend);
-  if (out.numel() > 0) backend.where(operandView(c, shape) as View, operandView(a, shape), operandView(b, shape), out._view());
+  if (out.numel() > 0) backend.where(operandView(c, shape, 'bool') as View, operandView(a, shape, dt), operandView(b, shape, dt), out._view());
   const backward: BackwardFn | null =
     dt === 'float32'
       ? (g, s) => [

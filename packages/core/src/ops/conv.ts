@@ -1,7 +1,7 @@
 import { Tensor } from '../tensor.js';
 import type { Conv2dParams } from '../backend.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
-import { commonBackend, empty } from './util.js';
+import { commonBackend, empty, checkAlive } from './util.js';
 import { finish, needsGrad } from '../autograd/record.js';
 import { tidy } from '../memory.js';
 import { pad } from './indexing.js';
@@ -39,6 +39,7 @@ function convOutSize(inSize: number, k: number, s: number, p: number, d: number)
  * weight [O, C/groups, kH, kW]; bias [O]. Gradients for input, weight and bias.
  */
 export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}, epilogue?: ConvEpilogue): Tensor {
+  checkAlive('conv2d', input, weight, bias, epilogue?.residual);
   if (input.dim() === 3) return tidy(() => conv2d(input.unsqueeze(0), weight, bias, opts, epilogue).squeeze(0));
   if (input.dim() !== 4) throw new ShapeError('conv2d', `expected 3D (unbatched) or 4D (batched) input, but got input of size ${fmtShape(input.shape)}`);
   if (weight.dim() !== 4) throw new ShapeError('conv2d', `expected a 4-D weight [out_channels, in_channels/groups, kH, kW], got ${fmtShape(weight.shape)}`);

@@ -2,7 +2,7 @@ import { Tensor } from '../tensor.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { normalizeDim } from '../shape.js';
 import { promoteTypes } from '../dtype.js';
-import { commonBackend, empty, expectTensor } from './util.js';
+import { commonBackend, empty, expectTensor, checkAlive } from './util.js';
 import { finish } from '../autograd/record.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../memory.js';
@@ -66,6 +66,7 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
 
 /** Views of consecutive pieces along dim: equal pieces of `size` (the last may be smaller), or the given section sizes (torch.split). */
 export function split(x: Tensor, sizeOrSections: number | readonly number[], dim = 0): Tensor[] {
+  checkAlive('split', x);
   const d = normalizeDim('split', dim, x.dim());
   const n = x.shape[d]!;
   let sizes: number[];
@@ -91,6 +92,7 @@ export function split(x: Tensor, sizeOrSections: number | readonly number[], dim
 
 /** `chunks` nearly equal pieces along dim (torch.chunk: ceil-sized, possibly fewer pieces). */
 export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
+  checkAlive('chunk', x);
   if (!Number.isInteger(chunks) || chunks <= 0) throw new KilnError('chunk', `chunk expects chunks to be a positive integer, got ${chunks}`);
   const d = normalizeDim('chunk', dim, x.dim());
   const size = Math.max(1, Math.ceil(x.shape[d]! / chunks));
@@ -173,6 +175,7 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
  * pads crop.
  */
 export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
+  checkAlive('pad', x);
   if (pads.length % 2 !== 0 || pads.length / 2 > x.dim()) {
     throw new KilnError('pad', `padding length must be even and at most 2 * rank (${2 * x.dim()}), got ${pads.length}`);
   }

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { checkAlive } from './util.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { tidy } from '../memory.js';
 import { rand } from './creation.js';
@@ -6,6 +7,7 @@ import type { Generator } from '../random.js';
 
 /** y = x @ weightᵀ + bias over the last dim of x (torch.nn.functional.linear). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  checkAlive('linear', x, weight, bias);
   if (weight.dim() !== 2) throw new ShapeError('linear', `expected a 2-D weight [out_features, in_features], got ${fmtShape(weight.shape)}`);
   if (x.dim() < 1 || x.shape[x.dim() - 1] !== weight.shape[1]) {
     throw new ShapeError('linear', `input's last dim must equal in_features: input ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)}`);
@@ -23,6 +25,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
  * training (torch.nn.functional.dropout), with Kiln's seeded generator.
  */
 export function dropout(x: Tensor, p = 0.5, training = true, generator?: Generator): Tensor {
+  checkAlive('dropout', x);
   if (!(p >= 0 && p <= 1)) throw new KilnError('dropout', `dropout probability has to be between 0 and 1, but got ${p}`);
   if (!training || p === 0) return x;
   if (p === 1) return tidy(() => x.mul(0));

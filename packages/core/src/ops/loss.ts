@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { checkAlive } from './util.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { tidy } from '../memory.js';
 import { where } from './binary.js';
@@ -40,6 +41,7 @@ function checkClassTarget(op: string, input: Tensor, target: Tensor): void {
  * summed weights of non-ignored targets, as PyTorch.
  */
 export function nllLoss(logProbs: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
+  checkAlive('nllLoss', logProbs, target, opts.weight);
   return nllLossAs('nllLoss', logProbs, target, opts);
 }
 
@@ -65,7 +67,11 @@ function nllLossAs(op: string, logProbs: Tensor, target: Tensor, opts: NllOption
     const losses = picked.mul(w).neg();
     if (reduction === 'none') return losses;
     if (reduction === 'sum') return losses.sum();
-    return losses.sum().div(w.sum());
+    // With every target ignored the mean is 0/0: NaN as PyTorch, but with
+    // zero (not NaN) gradients, so the division must not see a zero.
+    const total = w.sum();
+    const empty = total.eq(0);
+    return losses.sum().div(where(empty, 1, total)).add(where(empty, NaN, 0));
   });
 }
 
@@ -75,6 +81,7 @@ function nllLossAs(op: string, logProbs: Tensor, target: Tensor, opts: NllOption
  * label smoothing as torch.nn.functional.cross_entropy.
  */
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  checkAlive('crossEntropy', input, target, opts.weight);
   const reduction = checkReduction('crossEntropy', opts.reduction ?? 'mean');
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps <= 1)) throw new KilnError('crossEntropy', `label_smoothing must be between 0.0 and 1.0, got ${eps}`);
@@ -113,6 +120,7 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
 
 /** Mean squared error, as torch.nn.functional.mse_loss (broadcasting allowed). */
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  checkAlive('mseLoss', input, target);
   const reduction = checkReduction('mseLoss', opts.reduction ?? 'mean');
   broadcastShapes('mseLoss', input.shape, target.shape);
   return tidy(() => {

@@ -2,7 +2,7 @@ import { Tensor } from '../tensor.js';
 import type { View } from '../backend.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, viewStrides, numel } from '../shape.js';
-import { commonBackend, empty, sumTo } from './util.js';
+import { commonBackend, empty, sumTo, checkAlive } from './util.js';
 import { finish } from '../autograd/record.js';
 import { tidy } from '../memory.js';
 
@@ -50,6 +50,7 @@ function matmulNd(a: Tensor, b: Tensor): Tensor {
  * broadcast.
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
+  checkAlive('matmul', a, b);
   if (a.dim() === 0 || b.dim() === 0) throw new ShapeError('matmul', `both arguments to matmul need to be at least 1D, but they are ${a.dim()}D and ${b.dim()}D`);
   if (a.dtype !== 'float32' || b.dtype !== 'float32') throw new DTypeError('matmul', `expected float32 operands, got ${a.dtype} and ${b.dtype}`);
   if (a.dim() >= 2 && b.dim() >= 2) return matmulNd(a, b);

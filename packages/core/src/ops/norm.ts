@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { checkAlive } from './util.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../memory.js';
@@ -23,6 +24,7 @@ export interface BatchNormOptions {
  * uses the running stats. Differentiable in both modes.
  */
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions = {}): Tensor {
+  checkAlive('batchNorm', x, runningMean, runningVar, opts.weight, opts.bias);
   if (x.dim() < 2) throw new ShapeError('batchNorm', `expected input with at least 2 dims [N, C, ...], got ${fmtShape(x.shape)}`);
   if (x.dtype !== 'float32') throw new DTypeError('batchNorm', `expected float32 input, got ${x.dtype}`);
   const C = x.shape[1]!;

@@ -1,7 +1,7 @@
 import { Tensor } from '../tensor.js';
 import type { Pool2dParams } from '../backend.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
-import { commonBackend, empty } from './util.js';
+import { commonBackend, empty, checkAlive } from './util.js';
 import { finish } from '../autograd/record.js';
 import { tidy } from '../memory.js';
 import { pair, type Pair } from './conv.js';
@@ -58,6 +58,7 @@ function unbatched<T>(x: Tensor, fn: (x4: Tensor) => T, squeeze: (r: T) => T): T
 
 /** Max pooling; with returnIndices also the flat (h*W+w) argmax per output. */
 export function maxPool2dWithIndices(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): { values: Tensor; indices: Tensor } {
+  checkAlive('maxPool2d', x);
   if (x.dim() === 3) return unbatched(x, (x4) => maxPool2dWithIndices(x4, kernel, opts), (r) => ({ values: r.values.squeeze(0), indices: r.indices.squeeze(0) }));
   const { p, outShape } = params('maxPool2d', x, kernel, opts);
   const backend = commonBackend('maxPool2d', [x]);
@@ -81,6 +82,7 @@ export function maxPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Te
 
 /** Average pooling over NCHW (or CHW) input (torch.nn.functional.avg_pool2d). */
 export function avgPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Tensor {
+  checkAlive('avgPool2d', x);
   if (x.dim() === 3) return unbatched(x, (x4) => avgPool2d(x4, kernel, opts), (r) => r.squeeze(0));
   if (opts.dilation !== undefined && pair('avgPool2d', 'dilation', opts.dilation).some((d) => d !== 1)) {
     throw new KilnError('avgPool2d', 'avg_pool2d has no dilation argument');
@@ -98,6 +100,7 @@ export function avgPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Te
 
 /** Adaptive average pooling to outputSize (an int, or [h, w] where null keeps that input size). */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [number | null, number | null]): Tensor {
+  checkAlive('adaptiveAvgPool2d', x);
   if (x.dim() === 3) return unbatched(x, (x4) => adaptiveAvgPool2d(x4, outputSize), (r) => r.squeeze(0));
   if (x.dim() !== 4) throw new ShapeError('adaptiveAvgPool2d', `expected 3-D or 4-D input, got ${fmtShape(x.shape)}`);
   if (x.dtype !== 'float32') throw new DTypeError('adaptiveAvgPool2d', `expected float32 input, got ${x.dtype}`);

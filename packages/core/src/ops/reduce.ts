@@ -2,7 +2,7 @@ import { Tensor } from '../tensor.js';
 import type { ReduceOp } from '../backend.js';
 import { DTypeError, KilnError } from '../errors.js';
 import { normalizeDims } from '../shape.js';
-import { commonBackend, empty } from './util.js';
+import { commonBackend, empty, checkAlive } from './util.js';
 import { finish } from '../autograd/record.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../memory.js';
@@ -63,6 +63,7 @@ function expandBack(g: Tensor, inputShape: readonly number[], dims: readonly num
 
 /** Sum over dims (all when omitted); ints and bools sum to int32. */
 export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  checkAlive('sum', x);
   const dims = resolveDims('sum', x, dim);
   const outDtype = x.dtype === 'float32' ? 'float32' : 'int32';
   const src = x.dtype === 'float32' || x.dtype === 'int32' ? x : x.to('int32');
@@ -72,6 +73,7 @@ export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 
 /** Mean over dims (float tensors only, as PyTorch). */
 export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  checkAlive('mean', x);
   if (x.dtype !== 'float32') throw new DTypeError('mean', `could not infer output dtype: input dtype must be floating point, got ${x.dtype}`);
   const dims = resolveDims('mean', x, dim);
   const n = dims.reduce((a, d) => a * x.shape[d]!, 1);
@@ -155,6 +157,7 @@ export interface VarOptions {
 
 /** Variance over dims; unbiased (correction 1) by default, as torch.var. */
 export function variance(x: Tensor, dim?: Dims, opts: VarOptions = {}): Tensor {
+  checkAlive('var', x);
   const dims = resolveDims('var', x, dim);
   const correction = opts.correction ?? (opts.unbiased === false ? 0 : 1);
   const n = dims.reduce((a, d) => a * x.shape[d]!, 1);
@@ -166,6 +169,7 @@ export function variance(x: Tensor, dim?: Dims, opts: VarOptions = {}): Tensor {
 
 /** Standard deviation over dims, as torch.std. */
 export function std(x: Tensor, dim?: Dims, opts: VarOptions = {}): Tensor {
+  checkAlive('std', x);
   return tidy(() => variance(x, dim, opts).sqrt());
 }
 
@@ -180,6 +184,7 @@ function stableShift(x: Tensor, dims: readonly number[]): Tensor {
 
 /** log(sum(exp(x))) over dims, computed stably (torch.logsumexp). */
 export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
+  checkAlive('logsumexp', x);
   const dims = resolveDims('logsumexp', x, dim);
   return tidy(() => {
     const m = stableShift(x, dims);
@@ -190,6 +195,7 @@ export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
 
 /** Softmax along dim, computed stably (max subtracted first). */
 export function softmax(x: Tensor, dim: number): Tensor {
+  checkAlive('softmax', x);
   const [d] = resolveDims('softmax', x, dim);
   return tidy(() => {
     const e = x.sub(stableShift(x, [d!])).exp();
@@ -199,6 +205,7 @@ export function softmax(x: Tensor, dim: number): Tensor {
 
 /** log(softmax(x)) along dim, computed stably. */
 export function logSoftmax(x: Tensor, dim: number): Tensor {
+  checkAlive('logSoftmax', x);
   const [d] = resolveDims('logSoftmax', x, dim);
   return tidy(() => {
     const shifted = x.sub(stableShift(x, [d!]));

@@ -49,3 +49,8 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   if (lead > 0) r = r.reshape([...shape]);
   return r;
 }
+
+/** Rejects disposed tensors among an op's inputs, naming the op the user called. */
+export function checkAlive(op: string, ...inputs: unknown[]): void {
+  for (const x of inputs) if ((x as Tensor | null)?._isKilnTensor) (x as Tensor)._checkAlive(op);
+}

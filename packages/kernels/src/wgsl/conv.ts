@@ -77,9 +77,14 @@ function forward(c: ConvConfig): string {
   L.push('    }');
   L.push('  }');
   L.push('}');
-  for (const i of range(tm)) for (const j of range(tn)) {
-    L.push(`if (oc0 + ${i}u < O && p0 + ${j}u < P) { store(n${j}, oc0 + ${i}u, oh${j}, ow${j}, acc${i}_${j}); }`);
-  }
+  // One rolled store loop (see gemm.ts storeLoop): short cold compiles.
+  L.push(`var ov: array<f32, ${tm * tn}>;`);
+  for (const i of range(tm)) for (const j of range(tn)) L.push(`ov[${i * tn + j}] = acc${i}_${j};`);
+  L.push(`var pn: array<vec3<u32>, ${tn}>;`);
+  for (const j of range(tn)) L.push(`pn[${j}] = vec3<u32>(n${j}, oh${j}, ow${j});`);
+  L.push(`for (var i = 0u; i < ${tm}u; i++) { for (var j = 0u; j < ${tn}u; j++) {
+    if (oc0 + i < O && p0 + j < P) { let q = pn[j]; store(q.x, oc0 + i, q.y, q.z, ov[i * ${tn}u + j]); }
+  } }`);
   const bindings = [bufferDecl(1, 'out', 'f32', true), bufferDecl(2, 'x', 'f32'), bufferDecl(3, 'w', 'f32')];
   let next = 4;
   if (c.bias) bindings.push(bufferDecl(next++, 'bias', 'f32'));

@@ -69,6 +69,23 @@ fn store(bt: u32, m: u32, n: u32, acc: f32) {
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * Copies the named accumulators into one private array and stores it with a
+ * rolled loop: one inlined epilogue instead of TM*TN, which keeps cold
+ * shader compiles on LLVM-based drivers short.
+ */
+function storeLoop(tm: number, tn: number, vec: boolean): string {
+  const n = vec ? tm * (tn / 4) : tm * tn;
+  const cols = vec ? tn / 4 : tn;
+  const lines = [`var ov: array<${vec ? 'vec4<f32>' : 'f32'}, ${n}>;`];
+  for (const i of range(tm)) for (const j of range(cols)) lines.push(`ov[${i * cols + j}] = acc${i}_${j};`);
+  const value = vec ? `ov[i * ${cols}u + j / 4u][j % 4u]` : `ov[i * ${cols}u + j]`;
+  lines.push(`for (var i = 0u; i < ${tm}u; i++) { for (var j = 0u; j < ${tn}u; j++) {
+    if (m0 + i < M && n0 + j < N) { store(bt, m0 + i, n0 + j, ${value}); }
+  } }`);
+  return lines.join('\n  ');
+}
+
 function registerBody(c: GemmConfig): string {
   const { tm, tn } = c;
   const g = GM;
@@ -94,9 +111,7 @@ function registerBody(c: GemmConfig): string {
       for (const j of range(nv))
         L.push(`  acc${i}_${j} += a${i}.x * b0_${j} + a${i}.y * b1_${j} + a${i}.z * b2_${j} + a${i}.w * b3_${j};`);
     L.push('}');
-    for (const i of range(tm)) for (const j of range(nv)) for (const e of range(4)) {
-      L.push(`if (m0 + ${i}u < M && n0 + ${4 * j + e}u < N) { store(bt, m0 + ${i}u, n0 + ${4 * j + e}u, acc${i}_${j}[${e}]); }`);
-    }
+    L.push(storeLoop(tm, tn, true));
   } else if (c.vec === 'sv') {
     const nv = tn / 4;
     for (const i of range(tm)) L.push(`let ar${i} = ${aRow(i)};`);
@@ -110,9 +125,7 @@ function registerBody(c: GemmConfig): string {
     for (const i of range(tm)) for (const j of range(nv)) L.push(`  acc${i}_${j} += a${i} * b${j};`);
     L.push('  ka += sak; kb += sk4;');
     L.push('}');
-    for (const i of range(tm)) for (const j of range(nv)) for (const e of range(4)) {
-      L.push(`if (m0 + ${i}u < M && n0 + ${4 * j + e}u < N) { store(bt, m0 + ${i}u, n0 + ${4 * j + e}u, acc${i}_${j}[${e}]); }`);
-    }
+    L.push(storeLoop(tm, tn, true));
   } else {
     for (const i of range(tm)) L.push(`let ar${i} = ${aRow(i)};`);
     L.push(`let bb = mu(${g.b}u) + bt * mu(${g.b + 1}u); let sbn = mu(${g.b + 3}u); let sak = ${sak}; let sbk = ${sbk};`);
@@ -125,9 +138,7 @@ function registerBody(c: GemmConfig): string {
     for (const i of range(tm)) for (const j of range(tn)) L.push(`  acc${i}_${j} += a${i} * b${j};`);
     L.push('  ka += sak; kb += sbk;');
     L.push('}');
-    for (const i of range(tm)) for (const j of range(tn)) {
-      L.push(`if (m0 + ${i}u < M && n0 + ${j}u < N) { store(bt, m0 + ${i}u, n0 + ${j}u, acc${i}_${j}); }`);
-    }
+    L.push(storeLoop(tm, tn, false));
   }
   const [wx, wy] = c.wg;
   return `@compute @workgroup_size(${wx}, ${wy})

@@ -1,9 +1,6 @@
 import { KilnError, fromArray, type Tensor } from '@kiln/core';
 import type { LoadResult, Module } from '@kiln/nn';
-import { FormatError } from '@kiln/core';
-import { loadPth } from '../io/pth.js';
-import { readSafetensors } from '../io/index.js';
-import { widenToKiln, type RawTensor } from '../io/index.js';
+import { FormatError, loadPth, readSafetensors, widenToKiln, type RawTensor } from '../io/index.js';
 
 /** Which reader a weight file needs. */
 export type WeightsFormat = 'pth' | 'safetensors';
@@ -30,30 +27,41 @@ const isRaw = (v: unknown): v is RawTensor =>
  * The state dict inside a torch.save object: the top-level dict itself, or
  * a training checkpoint's `state_dict` / `model` entry.
  */
-function pthStateDict(file: ReturnType<typeof loadPth>, source: string): Map<string, RawTensor> {
+function pthStateDict(file: ReturnType<typeof loadPth>, source: string, keepDtype: boolean): Map<string, RawTensor> {
   if (file.stateDict.size > 0) return file.stateDict;
   const obj = file.object;
   if (obj instanceof Map) {
     for (const key of ['state_dict', 'model', 'model_state_dict']) {
       const inner = obj.get(key);
       if (inner instanceof Map && inner.size > 0 && [...inner.values()].every(isRaw)) {
-        return new Map([...inner].map(([k, v]) => [String(k), widenToKiln(v as RawTensor, 'loadWeights', String(k))]));
+        return new Map([...inner].map(([k, v]) => [String(k), keepDtype ? (v as RawTensor) : widenToKiln(v as RawTensor, 'loadWeights', String(k))]));
       }
     }
   }
   throw new FormatError('loadWeights', `${source} holds no state dict (expected a dict of tensors, or a checkpoint with a 'state_dict' or 'model' entry)`);
 }
 
+/** Options of {@link readWeights}. */
+export interface ReadWeightsOptions {
+  format?: WeightsFormat;
+  /** Names the file in error messages. */
+  source?: string;
+  /** Keep the file's dtypes (int64 as BigInt64Array, ...) instead of Kiln's. */
+  keepDtype?: boolean;
+}
+
 /**
  * Reads the tensors of a weight file, keyed as in PyTorch, in Kiln's dtypes
- * (int64 `num_batches_tracked` becomes int32, float16/64 become float32).
+ * (int64 `num_batches_tracked` becomes int32, float16/64 become float32)
+ * unless `keepDtype`.
  * @throws FormatError when the file is neither a torch.save zip nor safetensors, or is malformed.
  */
-export function readWeights(bytes: Uint8Array, opts: { format?: WeightsFormat; source?: string } = {}): Map<string, RawTensor> {
+export function readWeights(bytes: Uint8Array, opts: ReadWeightsOptions = {}): Map<string, RawTensor> {
   const source = opts.source ?? 'the weights';
   const format = opts.format ?? detectWeightsFormat(bytes);
-  if (format === 'pth') return pthStateDict(loadPth(bytes), source);
-  if (format === 'safetensors') return readSafetensors(bytes).tensors;
+  const keepDtype = opts.keepDtype ?? false;
+  if (format === 'pth') return pthStateDict(loadPth(bytes, { keepDtype }), source, keepDtype);
+  if (format === 'safetensors') return readSafetensors(bytes, { keepDtype }).tensors;
   throw new FormatError('loadWeights', `${source} is neither a PyTorch .pth (zip) nor a .safetensors file (first bytes ${[...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`);
 }
 
@@ -85,7 +93,11 @@ export async function readFileBytes(path: string, op = 'loadWeights'): Promise<U
 export async function loadWeights(model: Module, source: Uint8Array | string, opts: LoadWeightsOptions = {}): Promise<LoadResult> {
   const name = typeof source === 'string' ? `'${source}'` : 'the weights';
   const bytes = typeof source === 'string' ? await readFileBytes(source) : source;
-  const raw = readWeights(bytes, { format: opts.format, source: name });
+  return loadRawWeights(model, readWeights(bytes, { format: opts.format, source: name }), opts);
+}
+
+/** Copies tensors read by {@link readWeights} into `model` on its device (the second half of {@link loadWeights}). */
+export function loadRawWeights(model: Module, raw: Map<string, RawTensor>, opts: { strict?: boolean } = {}): LoadResult {
   const device = model.parameters()[0]?.device ?? model.buffers()[0]?.device;
   const tensors = new Map<string, Tensor>();
   try {
