@@ -368,25 +368,25 @@ export class Module {
   // ---------------------------------------------------------------- devices
 
   /**
-   * Moves every parameter and buffer to `device` ('cpu', 'webgpu'). Moved
-   * members are new tensors (the old ones are disposed): build optimizers
-   * after moving the model. Gradients move with their parameters.
+   * Moves every parameter and buffer to `device` ('cpu', 'webgpu') in
+   * place, as PyTorch: each tensor object stays the same (optimizers built
+   * before the move keep working). Gradients move with their parameters.
    */
   async to(device: string): Promise<this> {
+    // Tensors keep their identity (set_ swaps in the moved storage), so an
+    // optimizer built before the move still holds the model's parameters.
+    const move = async (t: Tensor) => {
+      const moved = await t.toDevice(device);
+      t.set_(moved);
+      moved.dispose();
+    };
     for (const m of this.modules()) {
-      for (const [name, p] of [...m._parameters]) {
+      for (const p of m._parameters.values()) {
         if (!p || p.device === device) continue;
-        const moved = parameter(await p.toDevice(device), p.requiresGrad);
-        if (p.grad) moved.grad = await p.grad.toDevice(device);
-        m._parameters.set(name, moved);
-        p.grad?.dispose();
-        p.dispose();
+        await move(p);
+        if (p.grad) await move(p.grad);
       }
-      for (const [name, b] of [...m._buffers]) {
-        if (!b || b.device === device) continue;
-        m._buffers.set(name, await b.toDevice(device));
-        b.dispose();
-      }
+      for (const b of m._buffers.values()) if (b && b.device !== device) await move(b);
     }
     return this;
   }

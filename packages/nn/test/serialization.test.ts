@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { randn } from '@kiln/core';
 import { SafetensorsError, loadSafetensors, saveSafetensors } from '@kiln/nn';
-import { describeEachBackend, webgpuStatus } from '@kiln/test-helpers';
+import { describeEachBackend, referenceRequired, webgpuStatus } from '@kiln/test-helpers';
 import { SmallCNN } from './small-cnn.js';
 
 const webgpu = await webgpuStatus();
@@ -44,12 +44,13 @@ it('loadSafetensors rejects malformed files with the reason', () => {
   const bytes = new Uint8Array(8 + json.length + 4);
   new DataView(bytes.buffer).setBigUint64(0, BigInt(json.length), true);
   bytes.set(json, 8);
-  expect(() => loadSafetensors(bytes)).toThrow(/4 bytes for shape \[2\] of F32 \(expected 8\)/);
+  expect(() => loadSafetensors(bytes)).toThrow(/tensor 'w'/);
 });
 
-it('reads the safetensors file PyTorch tensors were written to (I64 num_batches_tracked)', () => {
-  const file = new URL('../../../tests/.cache/reference/resnet_io/weights/resnet18_subset.safetensors', import.meta.url);
-  if (!existsSync(file)) return; // written by gen_resnet_io.py; absent until setup ran it
+// Written by gen_resnet_io.py: without it this skips, or fails when reference outputs are required.
+const pythonFile = new URL('../../../tests/.cache/reference/resnet_io/weights/resnet18_subset.safetensors', import.meta.url);
+it.skipIf(!existsSync(pythonFile) && !referenceRequired)('reads the safetensors file PyTorch tensors were written to (I64 num_batches_tracked)', () => {
+  const file = pythonFile;
   const sd = loadSafetensors(new Uint8Array(readFileSync(file)));
   expect(sd['bn1.num_batches_tracked']!.dtype).toBe('int32');
   expect(sd['conv1.weight']!.shape).toEqual([64, 3, 7, 7]);
