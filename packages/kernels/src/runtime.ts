@@ -65,6 +65,7 @@ export class Runtime {
   private readonly arenaHost = new ArrayBuffer(ARENA_BYTES);
   private readonly arenaWords = new Uint32Array(this.arenaHost);
   private arenaUsed = 0;
+  private placeholderBuffer: GPUBuffer | null = null;
   private readonly metaAlign: number;
   private dispatched = 0;
   /** GPUBuffers read or written by encoded, unsubmitted work. */
@@ -156,6 +157,16 @@ export class Runtime {
       this.pipelines.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * A small storage buffer bound where a kernel declares an optional input
+   * it is told (by a meta flag) not to read, so one pipeline serves both.
+   */
+  get placeholder(): GPUBuffer {
+    return (this.placeholderBuffer ??= this.device.createBuffer({
+      size: 16, usage: GPUBufferUsage.STORAGE, label: 'kiln-placeholder',
+    }));
   }
 
   /** Number of distinct pipelines compiled so far. */
@@ -311,6 +322,7 @@ export class Runtime {
     this.storagePool.destroy();
     this.stagingPool.destroy();
     this.arena.destroy();
+    this.placeholderBuffer?.destroy();
     this.device.destroy();
   }
 }

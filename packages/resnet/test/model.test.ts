@@ -169,3 +169,22 @@ describeResnetReference('loadWeights on a torch.save file', () => {
     expect(model.bn1.num_batches_tracked!.dtype).toBe('int32');
   });
 });
+
+describe('folded-weight cache and set_', () => {
+  it('rebuilds when a parameter is re-pointed at other memory with set_ (what Module.to does)', () => {
+    manualSeed(4);
+    const block = new BasicBlock(4, 4).eval();
+    block.fuseInference = true;
+    const x = randn([1, 4, 6, 6]);
+    const out = (fused: boolean) => {
+      block.fuseInference = fused;
+      const y = noGrad(() => block.call(x));
+      const v = y.dataSync();
+      y.dispose();
+      return v;
+    };
+    out(true);
+    noGrad(() => block.conv1.weight.set_(randn([4, 4, 3, 3])));
+    expect(maxAbsDiff(out(true), out(false))).toBeLessThan(1e-5);
+  });
+});

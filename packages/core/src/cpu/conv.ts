@@ -1,5 +1,6 @@
 import type { Conv2dParams, MatmulEpilogue, View } from '../backend.js';
 import { arr, gatherView, offsetsOf, reader } from './strided.js';
+import { gemmAcc } from './gemm.js';
 
 /**
  * Reference conv2d by im2col + GEMM per image and group. cols has shape
@@ -53,19 +54,6 @@ function col2im(cols: Float32Array, n: number, group: number, g: Geometry, p: Co
           }
         }
       }
-    }
-  }
-}
-
-/** c[M, N] += a[M, K] @ b[K, N] (all row-major, given base offsets). */
-function gemmAcc(a: Float32Array, aOff: number, b: Float32Array, bOff: number, c: Float64Array, M: number, K: number, N: number): void {
-  for (let i = 0; i < M; i++) {
-    for (let k = 0; k < K; k++) {
-      const av = a[aOff + i * K + k]!;
-      if (av === 0) continue;
-      const bRow = bOff + k * N;
-      const cRow = i * N;
-      for (let j = 0; j < N; j++) c[cRow + j]! += av * b[bRow + j]!;
     }
   }
 }

@@ -1,6 +1,8 @@
 import type { BinaryOp, UnaryOp, UnaryParams, View } from '../backend.js';
 import { numel } from '../shape.js';
 import { arr, offsetsOf, reader } from './strided.js';
+import type { TypedArray } from '../dtype.js';
+import { isContiguous } from '../shape.js';
 
 /** Round half to even, as torch.round. */
 function roundHalfEven(x: number): number {
@@ -66,12 +68,54 @@ function intMul(a: number, b: number): number {
   return Math.imul(a, b);
 }
 
+/**
+ * The elements of a view as a flat array when it is contiguous with exactly
+ * `shape` (no broadcasting): the fast path skips offset tables and closures.
+ */
+function flat(x: View | number, shape: readonly number[], n: number): TypedArray | number | null {
+  if (typeof x === 'number') return x;
+  if (x.shape.length !== shape.length || !isContiguous(x.shape, x.strides) || x.shape.some((d, i) => d !== shape[i])) return null;
+  return arr(x).subarray(x.offset, x.offset + n);
+}
+
+/** Fast binary loops for the ops training leans on; null when not applicable. */
+function fastBinary(op: BinaryOp, a: TypedArray | number, b: TypedArray | number, o: TypedArray, n: number): boolean {
+  if (typeof a !== 'number' && typeof b !== 'number') {
+    switch (op) {
+      case 'add': for (let i = 0; i < n; i++) o[i] = a[i]! + b[i]!; return true;
+      case 'sub': for (let i = 0; i < n; i++) o[i] = a[i]! - b[i]!; return true;
+      case 'mul': for (let i = 0; i < n; i++) o[i] = a[i]! * b[i]!; return true;
+      case 'div': for (let i = 0; i < n; i++) o[i] = a[i]! / b[i]!; return true;
+      default: return false;
+    }
+  }
+  if (typeof a !== 'number' && typeof b === 'number') {
+    switch (op) {
+      case 'add': for (let i = 0; i < n; i++) o[i] = a[i]! + b; return true;
+      case 'sub': for (let i = 0; i < n; i++) o[i] = a[i]! - b; return true;
+      case 'mul': for (let i = 0; i < n; i++) o[i] = a[i]! * b; return true;
+      case 'div': for (let i = 0; i < n; i++) o[i] = a[i]! / b; return true;
+      default: return false;
+    }
+  }
+  return false;
+}
+
 export function cpuFill(out: View, value: number): void {
   const set = storer(out);
   for (let i = 0, n = numel(out.shape); i < n; i++) set(i, value);
 }
 
 export function cpuCopy(x: View, out: View): void {
+  if (x.dtype === out.dtype) {
+    const n = numel(out.shape);
+    const o = flat(out, out.shape, n);
+    const xs = o === null ? null : flat(x, out.shape, n);
+    if (o !== null && xs !== null) {
+      (o as TypedArray).set(xs as TypedArray);
+      return;
+    }
+  }
   const get = reader(x, out.shape);
   const set = storer(out);
   const toInt = out.dtype !== 'float32' && out.dtype !== 'bool' && x.dtype === 'float32';
@@ -83,6 +127,14 @@ export function cpuCopy(x: View, out: View): void {
 
 export function cpuUnary(op: UnaryOp, x: View, out: View, p?: UnaryParams): void {
   const f = UNARY[op];
+  const n = numel(out.shape);
+  const o = out.dtype === 'float32' ? flat(out, out.shape, n) : null;
+  const xs = o ? flat(x, out.shape, n) : null;
+  if (o && xs && typeof o !== 'number' && typeof xs !== 'number') {
+    if (op === 'relu') for (let i = 0; i < n; i++) { const v = xs[i]!; o[i] = v > 0 || v !== v ? v : 0; }
+    else for (let i = 0; i < n; i++) o[i] = f(xs[i]!, p);
+    return;
+  }
   const get = reader(x, out.shape);
   const set = storer(out);
   for (let i = 0, n = numel(out.shape); i < n; i++) set(i, f(get(i), p));
@@ -91,10 +143,16 @@ export function cpuUnary(op: UnaryOp, x: View, out: View, p?: UnaryParams): void
 export function cpuBinary(op: BinaryOp, a: View | number, b: View | number, out: View): void {
   const isInt = out.dtype === 'int32' || out.dtype === 'int8' || out.dtype === 'uint8';
   const f = op === 'mul' && isInt ? intMul : BINARY[op];
+  const n = numel(out.shape);
+  if (out.dtype === 'float32') {
+    const o = flat(out, out.shape, n);
+    const fa = o === null ? null : flat(a, out.shape, n);
+    const fb = fa === null ? null : flat(b, out.shape, n);
+    if (o !== null && fa !== null && fb !== null && fastBinary(op, fa, fb, o as TypedArray, n)) return;
+  }
   const ga = reader(a, out.shape);
   const gb = reader(b, out.shape);
   const set = storer(out);
-  const n = numel(out.shape);
   if (isInt && op === 'pow') {
     for (let i = 0; i < n; i++) set(i, Math.trunc(Math.pow(ga(i), gb(i))));
     return;

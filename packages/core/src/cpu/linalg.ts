@@ -1,5 +1,6 @@
 import type { MatmulEpilogue, View } from '../backend.js';
 import { arr, gatherView, offsetsOf, reader } from './strided.js';
+import { gemmAcc } from './gemm.js';
 
 /**
  * out[b] = epilogue(a[b] @ b[b]) on contiguous copies, i-k-j loop order so
@@ -15,20 +16,14 @@ export function cpuMatmul(a: View, b: View, out: View, ep?: MatmulEpilogue): voi
   const bias = ep?.bias ? gatherView(ep.bias) : null;
   const residual = ep?.residual ? reader(ep.residual, [B, M, N]) : null;
   const outOffs = offsetsOf(out.shape, out.strides, out.offset);
-  const row = new Float64Array(N);
+  const acc = new Float64Array(M * N);
   for (let bi = 0; bi < B; bi++) {
+    acc.fill(0);
+    gemmAcc(A as Float32Array, bi * M * K, Bm as Float32Array, bi * K * N, acc, M, K, N);
     for (let i = 0; i < M; i++) {
-      row.fill(0);
-      const aRow = (bi * M + i) * K;
-      for (let k = 0; k < K; k++) {
-        const av = A[aRow + k]!;
-        if (av === 0) continue;
-        const bRow = (bi * K + k) * N;
-        for (let j = 0; j < N; j++) row[j]! += av * Bm[bRow + j]!;
-      }
       for (let j = 0; j < N; j++) {
         const flat = (bi * M + i) * N + j;
-        let v = alpha * row[j]!;
+        let v = alpha * acc[i * N + j]!;
         if (bias) v += bias[ep!.biasAxis === 'm' ? i : j]!;
         if (residual) v += residual(flat);
         if (ep?.relu && !(v > 0)) v = v !== v ? v : 0;

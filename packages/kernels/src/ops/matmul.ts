@@ -2,7 +2,7 @@
 import type { MatmulEpilogue, View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
-import { GM, TILE, gemmKey, gemmWgsl, type GemmConfig } from '../wgsl/gemm.js';
+import { EPI, GM, TILE, gemmKey, gemmWgsl, type GemmConfig } from '../wgsl/gemm.js';
 import { Meta } from './elementwise.js';
 
 type GView = View<GPUStorage>;
@@ -23,19 +23,21 @@ export interface GemmOperands {
   alpha?: number;
 }
 
-function vecMode(a: GView, b: GView, tn: number): GemmConfig['vec'] {
+/** How a and b can be loaded: vec4 along a unit-stride, 16-byte-aligned axis, else scalar. */
+function loadModes(a: GView, b: GView): Pick<GemmConfig, 'a' | 'b'> {
   const [, K, N] = b.shape;
   const sa = effStrides(a);
   const sb = effStrides(b);
   const al = (x: number) => x % 4 === 0;
-  const bOk = tn % 4 === 0 && N % 4 === 0 && (sb[2] === 1 || N === 1) && al(b.offset) && al(sb[0]) && al(sb[1]);
-  if (!bOk || N < 4) return 'ss';
-  const aOk = K % 4 === 0 && (sa[2] === 1 || K === 1) && al(a.offset) && al(sa[0]) && al(sa[1]);
-  return aOk && K >= 4 ? 'vv' : 'sv';
+  const k4 = K % 4 === 0 && K >= 4;
+  const aK4 = k4 && (sa[2] === 1 || K === 1) && al(a.offset) && al(sa[0]) && al(sa[1]);
+  const bN4 = N % 4 === 0 && N >= 4 && sb[2] === 1 && al(b.offset) && al(sb[0]) && al(sb[1]);
+  const bK4 = k4 && sb[1] === 1 && al(b.offset) && al(sb[0]) && al(sb[2]);
+  return { a: aK4 ? 'k4' : 's', b: bN4 ? 'n4' : bK4 ? 'k4' : 's' };
 }
 
 /** Register-strategy block shape (exported for tuning experiments). */
-export const gemmTuning: { tm: number; tn: number; wg: [number, number] } = { tm: 4, tn: 8, wg: [16, 4] };
+export const gemmTuning: { tm: number; tn: number; wg: [number, number]; cols: 'block' | 'interleave'; grid: 'nm' | 'mn' } = { tm: 4, tn: 8, wg: [16, 4], cols: 'block', grid: 'nm' };
 
 /** Encodes one (batched) GEMM with its epilogue. */
 export function gemm(ctx: OpContext, g: GemmOperands): void {
@@ -44,27 +46,33 @@ export function gemm(ctx: OpContext, g: GemmOperands): void {
   const N = b.shape[2];
   if (B === 0 || M === 0 || N === 0) return;
   const strategy = ctx.gemm;
-  const { tm, tn, wg } = gemmTuning;
-  const config: GemmConfig = {
-    strategy, tm, tn, wg,
-    vec: strategy === 'register' ? vecMode(a, b, tn) : 'ss',
-    bias: g.bias ? g.biasAxis ?? 'n' : 'none',
-    residual: !!g.residual,
-    relu: !!g.relu,
-  };
+  const { tm, tn, wg, cols, grid } = gemmTuning;
+  const config: GemmConfig = strategy === 'register'
+    ? { strategy, tm, tn, wg, cols, grid, ...loadModes(a, b) }
+    : { strategy, tm: 4, tn: 4, wg: [16, 16], a: 's', b: 's', cols: 'block', grid: 'nm' };
   const meta = new Meta(GM.words);
   meta.set(GM.M, [M, N, K, B]);
   meta.set(GM.a, [a.offset, ...effStrides(a)]);
   meta.set(GM.b, [b.offset, ...effStrides(b)]);
   meta.set(GM.out, [out.offset, ...effStrides(out)]);
-  if (g.bias) meta.set(GM.bias, [g.bias.offset, g.bias.shape[0] === 1 ? 0 : g.bias.strides[0]]);
-  if (g.residual) meta.set(GM.res, [g.residual.offset, ...effStrides(g.residual)]);
+  let epi = 0;
+  if (g.bias) {
+    meta.set(GM.bias, [g.bias.offset, g.bias.shape[0] === 1 ? 0 : g.bias.strides[0]]);
+    epi |= g.biasAxis === 'm' ? EPI.biasM : EPI.biasN;
+  }
+  if (g.residual) {
+    meta.set(GM.res, [g.residual.offset, ...effStrides(g.residual)]);
+    epi |= EPI.residual;
+  }
+  if (g.relu) epi |= EPI.relu;
+  meta.u[GM.epi] = epi;
   meta.f32(GM.alpha, g.alpha ?? 1);
-  const bindings = [{ buffer: out.storage.buffer, write: true }, { buffer: a.storage.buffer }, { buffer: b.storage.buffer }];
-  if (g.bias) bindings.push({ buffer: g.bias.storage.buffer });
-  if (g.residual) bindings.push({ buffer: g.residual.storage.buffer });
+  const bindings = [
+    { buffer: out.storage.buffer, write: true }, { buffer: a.storage.buffer }, { buffer: b.storage.buffer },
+    { buffer: g.bias?.storage.buffer ?? ctx.rt.placeholder }, { buffer: g.residual?.storage.buffer ?? ctx.rt.placeholder },
+  ];
   const workgroups: [number, number, number] = strategy === 'register'
-    ? [Math.ceil(N / tn / wg[0]), Math.ceil(M / tm / wg[1]), B]
+    ? (grid === 'mn' ? [Math.ceil(M / tm / wg[1]), Math.ceil(N / tn / wg[0]), B] : [Math.ceil(N / tn / wg[0]), Math.ceil(M / tm / wg[1]), B])
     : [Math.ceil(N / TILE), Math.ceil(M / TILE), B];
   ctx.rt.dispatch({ kernel: 'matmul', key: gemmKey(config), code: () => gemmWgsl(config), bindings, meta: meta.u, workgroups });
 }

@@ -1,148 +1,172 @@
 /**
  * Batched GEMM out[b] = epilogue(a[b] @ b[b]) over strided rank-3 views,
- * epilogue v = act(alpha * acc + bias[n or m] + residual[b, m, n]).
+ * epilogue v = act(alpha * acc + bias[n or m] + residual[b, m, n]). The
+ * epilogue is chosen at run time by meta flags, so bias/residual/ReLU
+ * variants share one compiled pipeline.
  *
  * Strategy 'register' (CPU adapters): no shared memory, no barriers. One
- * thread computes a TM x TN block of out (default 4 x 8), a workgroup of
- * 8 x 8 threads covers 32 x 64. Per k it reads TM values of A and TN of B
- * straight from global memory; 'vec' modes read B rows (and A rows) as
- * vec4 when the views are unit-stride and 16-byte aligned, else scalar
- * loads through the uniform strides.
+ * thread computes a TM x TN block of out, a workgroup of WX x WY threads
+ * covers (WY*TM) x (WX*TN). Per k it reads TM values of A and TN of B
+ * straight from global memory. Loads are vec4 where the views allow it:
+ * A along k ('k4'), B along n ('n4', accumulators are vec4 rows) or along k
+ * ('k4', the x @ W^T layout); then k advances 4 per iteration. With WY = 1
+ * a thread's rows come from workgroup_id alone, so every A load is uniform
+ * across the workgroup: CPU drivers (llvmpipe) run the workgroup as SIMD
+ * lanes and then load A once per workgroup instead of once per lane.
+ * There is no early return and no per-load bounds check: edge threads clamp
+ * their row/column bases (reading valid, unused data) and only the store
+ * is guarded.
  * Strategy 'tiled' (real GPUs): a 16 x 16 workgroup computes a 64 x 64
  * tile, each thread 4 x 4; per 16-wide K step the workgroup stages A and B
  * tiles (64 x 16 each, 8 KiB) in shared memory, zero-padded at the edges.
  */
 import { bufferDecl, metaDecl, PRELUDE } from './common.js';
 
+/** How an operand is read: scalar through its strides, or vec4 along k or n (unit stride, 16-byte aligned). */
+export type GemmLoad = 's' | 'k4' | 'n4';
+
 export interface GemmConfig {
   strategy: 'register' | 'tiled';
-  /** register: rows/cols per thread; vec: 'ss' scalar, 'sv' vec4 B, 'vv' vec4 A and B. */
+  /** register: rows/cols of out per thread (tn % 4 == 0 when b is 'n4'). */
   tm: number;
   tn: number;
-  vec: 'ss' | 'sv' | 'vv';
   /** register: threads per workgroup along n and m. */
   wg: [number, number];
-  bias: 'none' | 'n' | 'm';
-  residual: boolean;
-  relu: boolean;
+  /** register: A as 's' or 'k4'; B as 's', 'k4' or 'n4'. */
+  a: 's' | 'k4';
+  b: GemmLoad;
+  /** register: a thread's column units are its own consecutive ones ('block') or WX apart ('interleave'). */
+  cols: 'block' | 'interleave';
+  /** register: 'nm' = workgroup_id.x walks column blocks; 'mn' = it walks row blocks (consecutive workgroups share B). */
+  grid: 'nm' | 'mn';
 }
 
-/** Meta word layout. */
+/** Meta word layout; `epi` holds the epilogue flags (bit 0/1: bias on n/m, bit 2: residual, bit 3: relu). */
 export const GM = {
   M: 0, N: 1, K: 2, B: 3,
-  a: 4, b: 8, out: 12, bias: 16, res: 18, alpha: 22, words: 23,
+  a: 4, b: 8, out: 12, bias: 16, res: 18, alpha: 22, epi: 23, words: 24,
 };
+export const EPI = { biasN: 1, biasM: 2, residual: 4, relu: 8 };
 export const TILE = 64;
 
 export function gemmKey(c: GemmConfig): string {
-  return `gemm:${c.strategy}:${c.tm}x${c.tn}:w${c.wg.join('x')}:${c.vec}:${c.bias}:${c.residual ? 'r' : ''}${c.relu ? 'R' : ''}`;
+  return c.strategy === 'tiled' ? 'gemm:tiled' : `gemm:register:${c.tm}x${c.tn}:w${c.wg.join('x')}:${c.a}${c.b}:${c.cols}:${c.grid}`;
 }
 
-/** Bindings: out, a, b, [bias], [residual]. */
+/** Bindings: out, a, b, bias, residual (the last two bound to a dummy when unused). */
 function decls(c: GemmConfig): string {
-  const vecA = c.strategy === 'register' && c.vec === 'vv';
-  const vecB = c.strategy === 'register' && c.vec !== 'ss';
-  const lines = [
+  const reg = c.strategy === 'register';
+  return [
     bufferDecl(1, 'out', 'f32', true),
-    `@group(0) @binding(2) var<storage, read> A: array<${vecA ? 'vec4<f32>' : 'f32'}>;`,
-    `@group(0) @binding(3) var<storage, read> Bm: array<${vecB ? 'vec4<f32>' : 'f32'}>;`,
-  ];
-  let next = 4;
-  if (c.bias !== 'none') lines.push(bufferDecl(next++, 'bias', 'f32'));
-  if (c.residual) lines.push(bufferDecl(next++, 'res', 'f32'));
-  return lines.join('\n');
+    `@group(0) @binding(2) var<storage, read> A: array<${reg && c.a === 'k4' ? 'vec4<f32>' : 'f32'}>;`,
+    `@group(0) @binding(3) var<storage, read> Bm: array<${reg && c.b !== 's' ? 'vec4<f32>' : 'f32'}>;`,
+    bufferDecl(4, 'bias', 'f32'),
+    bufferDecl(5, 'res', 'f32'),
+  ].join('\n');
 }
 
-/** `fn epilogue(bt, m, n, acc)` storing one output element. */
-function epilogue(c: GemmConfig): string {
+/** `fn store(bt, m, n, acc)`: the epilogue for one output element; flags are uniform, so branches are free. */
+function epilogue(): string {
   const g = GM;
   return `
 fn store(bt: u32, m: u32, n: u32, acc: f32) {
+  let epi = mu(${g.epi}u);
   var v = mf(${g.alpha}u) * acc;
-  ${c.bias === 'n' ? `v += bias[mu(${g.bias}u) + n * mu(${g.bias + 1}u)];` : ''}
-  ${c.bias === 'm' ? `v += bias[mu(${g.bias}u) + m * mu(${g.bias + 1}u)];` : ''}
-  ${c.residual ? `v += res[mu(${g.res}u) + bt * mu(${g.res + 1}u) + m * mu(${g.res + 2}u) + n * mu(${g.res + 3}u)];` : ''}
-  ${c.relu ? 'v = select(v, 0.0, v < 0.0);' : ''}
+  if ((epi & 3u) != 0u) { v += bias[mu(${g.bias}u) + select(m, n, (epi & 1u) != 0u) * mu(${g.bias + 1}u)]; }
+  if ((epi & 4u) != 0u) { v += res[mu(${g.res}u) + bt * mu(${g.res + 1}u) + m * mu(${g.res + 2}u) + n * mu(${g.res + 3}u)]; }
+  if ((epi & 8u) != 0u) { v = select(v, 0.0, v < 0.0); }
   out[mu(${g.out}u) + bt * mu(${g.out + 1}u) + m * mu(${g.out + 2}u) + n * mu(${g.out + 3}u)] = v;
 }`;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const comp = ['x', 'y', 'z', 'w'];
 
 /**
  * Copies the named accumulators into one private array and stores it with a
  * rolled loop: one inlined epilogue instead of TM*TN, which keeps cold
- * shader compiles on LLVM-based drivers short.
+ * shader compiles on LLVM-based drivers short. `cu{j}` is the first column
+ * of the thread's j-th column unit (vw columns wide).
  */
-function storeLoop(tm: number, tn: number, vec: boolean): string {
-  const n = vec ? tm * (tn / 4) : tm * tn;
-  const cols = vec ? tn / 4 : tn;
-  const lines = [`var ov: array<${vec ? 'vec4<f32>' : 'f32'}, ${n}>;`];
-  for (const i of range(tm)) for (const j of range(cols)) lines.push(`ov[${i * cols + j}] = acc${i}_${j};`);
-  const value = vec ? `ov[i * ${cols}u + j / 4u][j % 4u]` : `ov[i * ${cols}u + j]`;
-  lines.push(`for (var i = 0u; i < ${tm}u; i++) { for (var j = 0u; j < ${tn}u; j++) {
-    if (m0 + i < M && n0 + j < N) { store(bt, m0 + i, n0 + j, ${value}); }
-  } }`);
+function storeLoop(tm: number, units: number, vw: number): string {
+  const lines = [`var ov: array<${vw === 4 ? 'vec4<f32>' : 'f32'}, ${tm * units}>;`, `var cu: array<u32, ${units}>;`];
+  for (const i of range(tm)) for (const j of range(units)) lines.push(`ov[${i * units + j}] = acc${i}_${j};`);
+  for (const j of range(units)) lines.push(`cu[${j}] = cu${j};`);
+  const value = vw === 4 ? `ov[i * ${units}u + j][c]` : `ov[i * ${units}u + j]`;
+  lines.push(`for (var i = 0u; i < ${tm}u; i++) { for (var j = 0u; j < ${units}u; j++) { for (var c = 0u; c < ${vw}u; c++) {
+    let n = cu[j] + c;
+    if (m0 + i < M && n < N) { store(bt, m0 + i, n, ${value}); }
+  } } }`);
   return lines.join('\n  ');
 }
 
 function registerBody(c: GemmConfig): string {
   const { tm, tn } = c;
+  const [wx, wy] = c.wg;
   const g = GM;
   const L: string[] = [];
-  L.push(`let M = mu(${g.M}u); let N = mu(${g.N}u); let K = mu(${g.K}u); let bt = gid.z;`);
-  L.push(`let m0 = gid.y * ${tm}u; let n0 = gid.x * ${tn}u;`);
-  L.push('if (m0 >= M || n0 >= N) { return; }');
-  const sak = `mu(${g.a + 3}u)`;
-  const sbk = `mu(${g.b + 2}u)`;
-  const aRow = (i: number) => `mu(${g.a}u) + bt * mu(${g.a + 1}u) + min(m0 + ${i}u, M - 1u) * mu(${g.a + 2}u)`;
-  if (c.vec === 'vv') {
-    // A rows as vec4 along k, B rows as vec4 along n; K % 4 == 0 and N % 4 == 0 (host-checked).
-    const nv = tn / 4;
-    for (const i of range(tm)) L.push(`let ar${i} = (${aRow(i)}) / 4u;`);
-    L.push(`let bc = (mu(${g.b}u) + bt * mu(${g.b + 1}u)) / 4u; let sk4 = ${sbk} / 4u; let nv = N / 4u;`);
-    for (const j of range(nv)) L.push(`let bc${j} = bc + min(n0 / 4u + ${j}u, nv - 1u);`);
-    for (const i of range(tm)) for (const j of range(nv)) L.push(`var acc${i}_${j} = vec4<f32>(0.0);`);
-    L.push('for (var k4 = 0u; k4 < K / 4u; k4++) {');
-    for (const i of range(tm)) L.push(`  let a${i} = A[ar${i} + k4];`);
-    L.push('  let kr = 4u * k4 * sk4;');
-    for (const r of range(4)) for (const j of range(nv)) L.push(`  let b${r}_${j} = Bm[bc${j} + kr + ${r}u * sk4];`);
-    for (const i of range(tm))
-      for (const j of range(nv))
-        L.push(`  acc${i}_${j} += a${i}.x * b0_${j} + a${i}.y * b1_${j} + a${i}.z * b2_${j} + a${i}.w * b3_${j};`);
-    L.push('}');
-    L.push(storeLoop(tm, tn, true));
-  } else if (c.vec === 'sv') {
-    const nv = tn / 4;
-    for (const i of range(tm)) L.push(`let ar${i} = ${aRow(i)};`);
-    L.push(`let bc = (mu(${g.b}u) + bt * mu(${g.b + 1}u)) / 4u; let sk4 = ${sbk} / 4u; let nv = N / 4u; let sak = ${sak};`);
-    for (const j of range(nv)) L.push(`let bc${j} = bc + min(n0 / 4u + ${j}u, nv - 1u);`);
-    for (const i of range(tm)) for (const j of range(nv)) L.push(`var acc${i}_${j} = vec4<f32>(0.0);`);
-    L.push('var ka = 0u; var kb = 0u;');
-    L.push('for (var k = 0u; k < K; k++) {');
-    for (const i of range(tm)) L.push(`  let a${i} = A[ar${i} + ka];`);
-    for (const j of range(nv)) L.push(`  let b${j} = Bm[bc${j} + kb];`);
-    for (const i of range(tm)) for (const j of range(nv)) L.push(`  acc${i}_${j} += a${i} * b${j};`);
-    L.push('  ka += sak; kb += sk4;');
-    L.push('}');
-    L.push(storeLoop(tm, tn, true));
-  } else {
-    for (const i of range(tm)) L.push(`let ar${i} = ${aRow(i)};`);
-    L.push(`let bb = mu(${g.b}u) + bt * mu(${g.b + 1}u); let sbn = mu(${g.b + 3}u); let sak = ${sak}; let sbk = ${sbk};`);
-    for (const j of range(tn)) L.push(`let bc${j} = bb + min(n0 + ${j}u, N - 1u) * sbn;`);
-    for (const i of range(tm)) for (const j of range(tn)) L.push(`var acc${i}_${j} = 0.0;`);
-    L.push('var ka = 0u; var kb = 0u;');
-    L.push('for (var k = 0u; k < K; k++) {');
-    for (const i of range(tm)) L.push(`  let a${i} = A[ar${i} + ka];`);
-    for (const j of range(tn)) L.push(`  let b${j} = Bm[bc${j} + kb];`);
-    for (const i of range(tm)) for (const j of range(tn)) L.push(`  acc${i}_${j} += a${i} * b${j};`);
-    L.push('  ka += sak; kb += sbk;');
-    L.push('}');
-    L.push(storeLoop(tm, tn, false));
+  const k4 = c.a === 'k4' || c.b === 'k4';
+  const vw = c.b === 'n4' ? 4 : 1;
+  const units = tn / vw;
+  const [colWg, rowWg] = c.grid === 'mn' ? ['wid.y', 'wid.x'] : ['wid.x', 'wid.y'];
+  L.push(`let M = mu(${g.M}u); let N = mu(${g.N}u); let K = mu(${g.K}u); let bt = wid.z;`);
+  // wy == 1: rows from workgroup_id only (uniform across the workgroup's lanes).
+  L.push(`let m0 = ${wy === 1 ? rowWg : `(${rowWg} * ${wy}u + lid.y)`} * ${tm}u;`);
+  // Column units: a thread's own TN/vw consecutive units ('block'), or units WX apart ('interleave').
+  for (const j of range(units)) {
+    const unit = c.cols === 'interleave' ? `${colWg} * ${wx * units}u + lid.x + ${j * wx}u` : `(${colWg} * ${wx}u + lid.x) * ${units}u + ${j}u`;
+    L.push(`let cu${j} = (${unit}) * ${vw}u;`);
   }
-  const [wx, wy] = c.wg;
+  L.push(`let sam = mu(${g.a + 2}u); let sak = mu(${g.a + 3}u); let sbk = mu(${g.b + 2}u); let sbn = mu(${g.b + 3}u);`);
+  L.push(`let aBase = mu(${g.a}u) + bt * mu(${g.a + 1}u); let bBase = mu(${g.b}u) + bt * mu(${g.b + 1}u);`);
+  // Row bases of A (clamped to M - 1: edge threads compute garbage they never store).
+  for (const i of range(tm)) {
+    const row = `aBase + min(m0 + ${i}u, M - 1u) * sam`;
+    L.push(c.a === 'k4' ? `let ar${i} = (${row}) / 4u;` : `let ar${i} = ${row};`);
+  }
+  // Column bases of B (clamped to the last column unit).
+  if (c.b === 'n4') {
+    L.push('let sk4 = sbk / 4u; let bc = bBase / 4u;');
+    for (const j of range(units)) L.push(`let bc${j} = bc + min(cu${j}, N - 4u) / 4u;`);
+  } else if (c.b === 'k4') {
+    for (const j of range(tn)) L.push(`let bc${j} = (bBase + min(cu${j}, N - 1u) * sbn) / 4u;`);
+  } else {
+    for (const j of range(tn)) L.push(`let bc${j} = bBase + min(cu${j}, N - 1u) * sbn;`);
+  }
+  for (const i of range(tm)) for (const j of range(units)) L.push(`var acc${i}_${j} = ${vw === 4 ? 'vec4<f32>(0.0)' : '0.0'};`);
+  const steps = k4 ? 4 : 1;
+  L.push(`for (var k = 0u; k < K; k += ${steps}u) {`);
+  // A values: a{i} (vec4 over k when k4, else scalars a{i}_{r}).
+  if (c.a === 'k4') for (const i of range(tm)) L.push(`  let a${i} = A[ar${i} + k / 4u];`);
+  else for (const r of range(steps)) for (const i of range(tm)) L.push(`  let a${i}_${r} = A[ar${i} + (k + ${r}u) * sak];`);
+  const av = (i: number, r: number) => (c.a === 'k4' ? `a${i}.${comp[r]}` : `a${i}_${r}`);
+  if (c.b === 'n4') {
+    for (const r of range(steps)) for (const j of range(units)) L.push(`  let b${r}_${j} = Bm[bc${j} + (k + ${r}u) * sk4];`);
+    for (const i of range(tm)) {
+      for (const j of range(units)) {
+        const terms = range(steps).map((r) => `${av(i, r)} * b${r}_${j}`);
+        L.push(`  acc${i}_${j} += ${terms.join(' + ')};`);
+      }
+    }
+  } else if (c.b === 'k4') {
+    for (const j of range(tn)) L.push(`  let b${j} = Bm[bc${j} + k / 4u];`);
+    for (const i of range(tm)) {
+      for (const j of range(tn)) {
+        L.push(c.a === 'k4'
+          ? `  acc${i}_${j} += dot(a${i}, b${j});`
+          : `  acc${i}_${j} += ${range(4).map((r) => `${av(i, r)} * b${j}.${comp[r]}`).join(' + ')};`);
+      }
+    }
+  } else {
+    for (const r of range(steps)) for (const j of range(tn)) L.push(`  let b${r}_${j} = Bm[bc${j} + (k + ${r}u) * sbk];`);
+    for (const i of range(tm)) {
+      for (const j of range(tn)) L.push(`  acc${i}_${j} += ${range(steps).map((r) => `${av(i, r)} * b${r}_${j}`).join(' + ')};`);
+    }
+  }
+  L.push('}');
+  L.push(storeLoop(tm, units, vw));
   return `@compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   ${L.join('\n  ')}
 }`;
 }
@@ -192,7 +216,7 @@ export function gemmWgsl(c: GemmConfig): string {
   return `${metaDecl(GM.words)}
 ${PRELUDE}
 ${decls(c)}
-${epilogue(c)}
+${epilogue()}
 ${c.strategy === 'register' ? registerBody(c) : tiledBody()}
 `;
 }

@@ -7,7 +7,8 @@
 // instead of conv + four elementwise passes. Folded tensors are cached per
 // BatchNorm and rebuilt when any source tensor is replaced (identity) or
 // modified in place (its storage version), e.g. by an optimizer step or
-// loadStateDict, so they can never go stale.
+// loadStateDict, or re-pointed at other memory (set_, Module.to), so they
+// can never go stale.
 import { noGrad, tidy, keep, type Tensor } from '@kiln/core';
 import type { BatchNorm2d, Conv2d } from '@kiln/nn';
 
@@ -19,8 +20,18 @@ export interface FoldedConv {
 
 interface CacheEntry extends FoldedConv {
   sources: (Tensor | null)[];
-  versions: number[];
+  /** Per source: the storage it viewed, its offset and version when folded. */
+  states: (readonly [object, number, number] | null)[];
   eps: number;
+}
+
+/**
+ * What identifies a source's contents besides its identity: `set_()` (used by
+ * Module.to) swaps a tensor's storage, whose fresh version counter could
+ * equal the old one, so the storage itself is part of the key.
+ */
+function stateOf(t: Tensor | null): readonly [object, number, number] | null {
+  return t && ([(t as unknown as { _storage: object })._storage, t.offset, t.version] as const);
 }
 
 const cache = new WeakMap<BatchNorm2d, CacheEntry>();
@@ -33,7 +44,13 @@ function isCurrent(e: CacheEntry, sources: (Tensor | null)[], eps: number): bool
   return (
     e.eps === eps &&
     !e.weight.isDisposed &&
-    sources.every((t, i) => t === e.sources[i] && (t === null || (!t.isDisposed && t.version === e.versions[i])))
+    sources.every((t, i) => {
+      if (t !== e.sources[i]) return false;
+      if (t === null) return true;
+      const [storage, offset, version] = e.states[i]!;
+      const now = stateOf(t)!;
+      return !t.isDisposed && now[0] === storage && now[1] === offset && now[2] === version;
+    })
   );
 }
 
@@ -64,7 +81,7 @@ export function foldConvBn(conv: Conv2d, bn: BatchNorm2d): FoldedConv {
   );
   keep(weight);
   keep(bias);
-  const entry: CacheEntry = { weight, bias, sources, versions: sources.map((t) => t?.version ?? 0), eps: bn.eps };
+  const entry: CacheEntry = { weight, bias, sources, states: sources.map(stateOf), eps: bn.eps };
   cache.set(bn, entry);
   return entry;
 }
