@@ -87,7 +87,7 @@ export class Reporter {
   table(): string {
     const peerNames = [...new Set(this.rows.flatMap((r) => Object.keys((r.peers as object | undefined) ?? {})))];
     const header = ['suite', 'case', 'kiln ms', 'GFLOP/s', ...peerNames.flatMap((p) => [`${p} ms`, `vs_${p}`]), 'notes'];
-    const fmt = (v: unknown): string => (typeof v === 'number' ? (Math.abs(v) >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : v === undefined ? '' : String(v));
+    const fmt = (v: unknown): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3)) : v === undefined ? '' : String(v));
     const body = this.rows.map((r) => {
       const peers = (r.peers ?? {}) as Record<string, PeerResult>;
       const notes = Object.entries(r)

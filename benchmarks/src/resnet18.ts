@@ -18,6 +18,13 @@ import { foldConvBn, type HostTensor, type ResNetAssets } from './weights.js';
 const upload = (t: HostTensor, device: string, requiresGrad = false): Tensor =>
   fromArray(t.data, t.shape, { device, requiresGrad });
 
+/** One stage of the eval network: its ops, and their multiply-add FLOP given input and output shapes. */
+export interface Stage {
+  name: string;
+  run(h: Tensor): Tensor;
+  flop(inShape: readonly number[], outShape: readonly number[]): number;
+}
+
 /** Inference ResNet18 with BatchNorm folded into the convolutions. */
 export class KilnResNet18Eval {
   private readonly convs = new Map<string, { weight: Tensor; bias: Tensor }>();
@@ -43,10 +50,11 @@ export class KilnResNet18Eval {
    * taking the previous stage's output; forward() chains them, the profile
    * times them one by one.
    */
-  stages(): { name: string; run(h: Tensor): Tensor }[] {
+  stages(): Stage[] {
+    const conv = (n: number, c: number, k: number, y: readonly number[]) => 2 * n * c * k * k * y[1]! * y[2]! * y[3]!;
     return [
-      { name: 'conv1+relu', run: (x) => this.conv('conv1', x, 2, 3, { relu: true }) },
-      { name: 'maxpool', run: (h) => maxPool2d(h, 3, { stride: 2, padding: 1 }) },
+      { name: 'conv1+relu', run: (x) => this.conv('conv1', x, 2, 3, { relu: true }), flop: (x, y) => conv(x[0]!, 3, 7, y) },
+      { name: 'maxpool', run: (h) => maxPool2d(h, 3, { stride: 2, padding: 1 }), flop: () => 0 },
       ...RESNET18_BLOCKS.map((b) => ({
         name: b.prefix,
         run: (h: Tensor) => {
@@ -54,8 +62,9 @@ export class KilnResNet18Eval {
           const mid = this.conv(`${b.prefix}.conv1`, h, b.stride, 1, { relu: true });
           return this.conv(`${b.prefix}.conv2`, mid, 1, 1, { residual: identity, relu: true });
         },
+        flop: (x: readonly number[], y: readonly number[]) => conv(x[0]!, b.in, 3, y) + conv(x[0]!, b.out, 3, y) + (b.downsample ? conv(x[0]!, b.in, 1, y) : 0),
       })),
-      { name: 'avgpool+fc', run: (h) => linear(adaptiveAvgPool2d(h, 1).flatten(1), this.fcWeight, this.fcBias) },
+      { name: 'avgpool+fc', run: (h) => linear(adaptiveAvgPool2d(h, 1).flatten(1), this.fcWeight, this.fcBias), flop: (x) => 2 * x[0]! * 512 * 1000 },
     ];
   }
 

@@ -5,8 +5,9 @@
  *   per kernel (total ms over its dispatches, dispatch count, share of the
  *   GPU total) and a total line against the flushed wall clock;
  * - per stage: each stage (stem, pool, each BasicBlock, head) run and
- *   flushed on its own, median of a few forwards; this one needs no
- *   profiler, so it is there even when timestamps are not.
+ *   flushed on its own (median of a few forwards, GFLOP/s from its conv
+ *   FLOP), then once under the profiler (gpuMs): which layers, i.e. which
+ *   conv shapes, hold the time.
  */
 import { fromArray, noGrad, tidy, type Tensor } from '@kiln/core';
 import { outOfTime, type Bench } from '../bench.js';
@@ -34,25 +35,52 @@ export async function profileSuite(bench: Bench): Promise<void> {
     model.forward(x).dispose(); // warm-up: pipelines compiled, pool filled
     await backend.sync();
 
-    // Per stage, flushed wall clock.
+    // Per stage: flushed wall clock (median) and one run under the timestamp profiler.
     const stages = model.stages();
     const times = stages.map(() => [] as number[]);
-    for (let r = 0; r < (bench.opts.quick ? 1 : 3); r++) {
+    const gpu = stages.map(() => Number.NaN);
+    const flop = stages.map(() => 0);
+    const runs = bench.opts.quick ? 1 : 3;
+    for (let r = 0; r <= runs; r++) {
       let h: Tensor = x;
       for (const [i, stage] of stages.entries()) {
-        const t = performance.now();
-        const next = noGrad(() => tidy(() => stage.run(h)));
-        await backend.sync();
-        times[i]!.push(performance.now() - t);
+        let next: Tensor | null = null;
+        if (r === runs) {
+          // The last pass is the profiled one.
+          try {
+            const kernels = await backend.profile(async () => {
+              next = noGrad(() => tidy(() => stage.run(h)));
+              await backend.sync();
+            });
+            gpu[i] = kernels.reduce((s, k) => s + k.ms, 0);
+          } catch (e) {
+            log(`profile ${stage.name}: ${firstLine(e)}`);
+          }
+        } else {
+          const t = performance.now();
+          next = noGrad(() => tidy(() => stage.run(h)));
+          await backend.sync();
+          times[i]!.push(performance.now() - t);
+        }
+        if (!next) throw new Error(`stage ${stage.name} produced nothing`);
+        const out: Tensor = next;
+        flop[i] = stage.flop(h.shape, out.shape);
         if (h !== x) h.dispose();
-        h = next;
+        h = out;
       }
       h.dispose();
     }
     const stageMs = times.map(median);
     const stageTotal = stageMs.reduce((a, b) => a + b, 0);
     for (const [i, stage] of stages.entries()) {
-      bench.reporter.emit({ suite: 'profile_stage', case: stage.name, ms: sig(stageMs[i]!), share: `${((100 * stageMs[i]!) / stageTotal).toFixed(1)}%` });
+      bench.reporter.emit({
+        suite: 'profile_stage',
+        case: stage.name,
+        ms: sig(stageMs[i]!),
+        flop: flop[i] || undefined,
+        gpuMs: Number.isNaN(gpu[i]!) ? undefined : sig(gpu[i]!),
+        share: `${((100 * stageMs[i]!) / stageTotal).toFixed(1)}%`,
+      });
     }
 
     // Per kernel, GPU timestamps.

@@ -8,7 +8,10 @@ import { itemSize } from './dtype.js';
  */
 export class StorageRef {
   refs = 1;
+  /** In-place writes so far (PyTorch's _version). */
   version = 0;
+  /** Unique per storage in this process: what Tensor.dataPtr() reports. */
+  readonly id = nextId();
   readonly bytes: number;
 
   constructor(
@@ -17,6 +20,11 @@ export class StorageRef {
   ) {
     this.bytes = data.size * itemSize(data.dtype);
     liveBytes.set(backend.name, (liveBytes.get(backend.name) ?? 0) + this.bytes);
+  }
+
+  /** Records an in-place write. */
+  bumpVersion(): void {
+    this.version++;
   }
 
   /** Adds a holder. */
@@ -38,3 +46,9 @@ export class StorageRef {
 
 /** Bytes held by live storages, per backend name. */
 export const liveBytes = new Map<string, number>();
+
+let idCounter = 0;
+
+function nextId(): number {
+  return ++idCounter;
+}

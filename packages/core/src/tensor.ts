@@ -121,7 +121,7 @@ export class Tensor {
     this._checkAlive(op);
     if (!needsGrad(this, ...operands)) {
       direct();
-      this._storage.version++;
+      this._storage.bumpVersion();
       return this;
     }
     if (this.isLeaf && this._requiresGrad) {
@@ -134,7 +134,7 @@ export class Tensor {
     const r = outOfPlace(original);
     original.dispose();
     this._storage.backend.copy(r._view(), this._view());
-    this._storage.version++;
+    this._storage.bumpVersion();
     const node = r.gradFn;
     if (node) node.refs++;
     this._setGradFn(node);
@@ -187,6 +187,15 @@ export class Tensor {
   /** Number of in-place modifications of the underlying storage (PyTorch's _version). */
   get version(): number {
     return this._storage.version;
+  }
+
+  /**
+   * Identifies the memory this tensor views (PyTorch's data_ptr in spirit):
+   * equal for views of one storage, different after set_() re-points it.
+   * Not an address.
+   */
+  dataPtr(): number {
+    return this._storage.id;
   }
 
   toString(): string {
@@ -535,7 +544,7 @@ export class Tensor {
     self.offset = source.offset;
     self.dtype = source.dtype;
     this._base = source._base;
-    storage.version++;
+    storage.bumpVersion();
     return this;
   }
 

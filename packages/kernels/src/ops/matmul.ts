@@ -24,20 +24,20 @@ export interface GemmOperands {
 }
 
 /** How a and b can be loaded: vec4 along a unit-stride, 16-byte-aligned axis, else scalar. */
-function loadModes(a: GView, b: GView): Pick<GemmConfig, 'a' | 'b'> {
+function loadModes(a: GView, b: GView, vecN: boolean): Pick<GemmConfig, 'a' | 'b'> {
   const [, K, N] = b.shape;
   const sa = effStrides(a);
   const sb = effStrides(b);
   const al = (x: number) => x % 4 === 0;
   const k4 = K % 4 === 0 && K >= 4;
   const aK4 = k4 && (sa[2] === 1 || K === 1) && al(a.offset) && al(sa[0]) && al(sa[1]);
-  const bN4 = N % 4 === 0 && N >= 4 && sb[2] === 1 && al(b.offset) && al(sb[0]) && al(sb[1]);
+  const bN4 = vecN && N % 4 === 0 && N >= 4 && sb[2] === 1 && al(b.offset) && al(sb[0]) && al(sb[1]);
   const bK4 = k4 && sb[1] === 1 && al(b.offset) && al(sb[0]) && al(sb[2]);
   return { a: aK4 ? 'k4' : 's', b: bN4 ? 'n4' : bK4 ? 'k4' : 's' };
 }
 
 /** Register-strategy block shape (exported for tuning experiments). */
-export const gemmTuning: { tm: number; tn: number; wg: [number, number]; cols: 'block' | 'interleave'; grid: 'nm' | 'mn' } = { tm: 4, tn: 8, wg: [16, 4], cols: 'block', grid: 'nm' };
+export const gemmTuning: { tm: number; tn: number; wg: [number, number]; cols: 'block' | 'interleave'; grid: 'nm' | 'mn'; vecB?: boolean; shareA: number } = { tm: 4, tn: 8, wg: [16, 4], cols: 'block', grid: 'nm', shareA: 0 };
 
 /** Encodes one (batched) GEMM with its epilogue. */
 export function gemm(ctx: OpContext, g: GemmOperands): void {
@@ -48,8 +48,8 @@ export function gemm(ctx: OpContext, g: GemmOperands): void {
   const strategy = ctx.gemm;
   const { tm, tn, wg, cols, grid } = gemmTuning;
   const config: GemmConfig = strategy === 'register'
-    ? { strategy, tm, tn, wg, cols, grid, ...loadModes(a, b) }
-    : { strategy, tm: 4, tn: 4, wg: [16, 16], a: 's', b: 's', cols: 'block', grid: 'nm' };
+    ? { strategy, tm, tn, wg, cols, grid, shareA: gemmTuning.shareA, ...loadModes(a, b, gemmTuning.vecB !== false && tn % 4 === 0) }
+    : { strategy, tm: 4, tn: 4, wg: [16, 16], a: 's', b: 's', cols: 'block', grid: 'nm', shareA: 0 };
   const meta = new Meta(GM.words);
   meta.set(GM.M, [M, N, K, B]);
   meta.set(GM.a, [a.offset, ...effStrides(a)]);

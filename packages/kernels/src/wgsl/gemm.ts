@@ -39,6 +39,13 @@ export interface GemmConfig {
   cols: 'block' | 'interleave';
   /** register: 'nm' = workgroup_id.x walks column blocks; 'mn' = it walks row blocks (consecutive workgroups share B). */
   grid: 'nm' | 'mn';
+  /**
+   * register: subgroup size S when A is shared through the subgroup (0: off).
+   * Then WY = 1 and TM % S == 0: lane s loads rows m0 + g*S + s and
+   * subgroupBroadcast hands each row to every lane, so a subgroup loads each
+   * A element once instead of once per lane.
+   */
+  shareA: number;
 }
 
 /** Meta word layout; `epi` holds the epilogue flags (bit 0/1: bias on n/m, bit 2: residual, bit 3: relu). */
@@ -50,7 +57,7 @@ export const EPI = { biasN: 1, biasM: 2, residual: 4, relu: 8 };
 export const TILE = 64;
 
 export function gemmKey(c: GemmConfig): string {
-  return c.strategy === 'tiled' ? 'gemm:tiled' : `gemm:register:${c.tm}x${c.tn}:w${c.wg.join('x')}:${c.a}${c.b}:${c.cols}:${c.grid}`;
+  return c.strategy === 'tiled' ? 'gemm:tiled' : `gemm:register:${c.tm}x${c.tn}:w${c.wg.join('x')}:${c.a}${c.b}:${c.cols}:${c.grid}:sg${c.shareA}`;
 }
 
 /** Bindings: out, a, b, bias, residual (the last two bound to a dummy when unused). */
@@ -120,8 +127,10 @@ function registerBody(c: GemmConfig): string {
   L.push(`let sam = mu(${g.a + 2}u); let sak = mu(${g.a + 3}u); let sbk = mu(${g.b + 2}u); let sbn = mu(${g.b + 3}u);`);
   L.push(`let aBase = mu(${g.a}u) + bt * mu(${g.a + 1}u); let bBase = mu(${g.b}u) + bt * mu(${g.b + 1}u);`);
   // Row bases of A (clamped to M - 1: edge threads compute garbage they never store).
-  for (const i of range(tm)) {
-    const row = `aBase + min(m0 + ${i}u, M - 1u) * sam`;
+  const S = c.shareA;
+  const aRows = S ? tm / S : tm;
+  for (const i of range(aRows)) {
+    const row = `aBase + min(m0 + ${S ? `${i * S}u + sid` : `${i}u`}, M - 1u) * sam`;
     L.push(c.a === 'k4' ? `let ar${i} = (${row}) / 4u;` : `let ar${i} = ${row};`);
   }
   // Column bases of B (clamped to the last column unit).
@@ -137,7 +146,18 @@ function registerBody(c: GemmConfig): string {
   const steps = k4 ? 4 : 1;
   L.push(`for (var k = 0u; k < K; k += ${steps}u) {`);
   // A values: a{i} (vec4 over k when k4, else scalars a{i}_{r}).
-  if (c.a === 'k4') for (const i of range(tm)) L.push(`  let a${i} = A[ar${i} + k / 4u];`);
+  if (S) {
+    // One load per lane per row group, then every lane gets each row by broadcast.
+    if (c.a === 'k4') {
+      for (const g2 of range(aRows)) L.push(`  let al${g2} = A[ar${g2} + k / 4u];`);
+      for (const i of range(tm)) L.push(`  let a${i} = subgroupBroadcast(al${Math.floor(i / S)}, ${i % S}u);`);
+    } else {
+      for (const r of range(steps)) {
+        for (const g2 of range(aRows)) L.push(`  let al${g2}_${r} = A[ar${g2} + (k + ${r}u) * sak];`);
+        for (const i of range(tm)) L.push(`  let a${i}_${r} = subgroupBroadcast(al${Math.floor(i / S)}_${r}, ${i % S}u);`);
+      }
+    }
+  } else if (c.a === 'k4') for (const i of range(tm)) L.push(`  let a${i} = A[ar${i} + k / 4u];`);
   else for (const r of range(steps)) for (const i of range(tm)) L.push(`  let a${i}_${r} = A[ar${i} + (k + ${r}u) * sak];`);
   const av = (i: number, r: number) => (c.a === 'k4' ? `a${i}.${comp[r]}` : `a${i}_${r}`);
   if (c.b === 'n4') {
@@ -166,7 +186,7 @@ function registerBody(c: GemmConfig): string {
   L.push('}');
   L.push(storeLoop(tm, units, vw));
   return `@compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${c.shareA ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
   ${L.join('\n  ')}
 }`;
 }
@@ -213,7 +233,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 export function gemmWgsl(c: GemmConfig): string {
-  return `${metaDecl(GM.words)}
+  return `${c.strategy === 'register' && c.shareA ? 'enable subgroups;' : ''}
+${metaDecl(GM.words)}
 ${PRELUDE}
 ${decls(c)}
 ${epilogue()}

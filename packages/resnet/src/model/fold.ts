@@ -20,18 +20,18 @@ export interface FoldedConv {
 
 interface CacheEntry extends FoldedConv {
   sources: (Tensor | null)[];
-  /** Per source: the storage it viewed, its offset and version when folded. */
-  states: (readonly [object, number, number] | null)[];
+  /** Per source: its dataPtr, offset and version when folded. */
+  states: (readonly [number, number, number] | null)[];
   eps: number;
 }
 
 /**
- * What identifies a source's contents besides its identity: `set_()` (used by
- * Module.to) swaps a tensor's storage, whose fresh version counter could
- * equal the old one, so the storage itself is part of the key.
+ * What identifies a source's contents besides its identity: the memory it
+ * views (set_(), used by Module.to, re-points it), where, and the version
+ * counter that in-place writes bump.
  */
-function stateOf(t: Tensor | null): readonly [object, number, number] | null {
-  return t && ([(t as unknown as { _storage: object })._storage, t.offset, t.version] as const);
+function stateOf(t: Tensor | null): readonly [number, number, number] | null {
+  return t && ([t.dataPtr(), t.offset, t.version] as const);
 }
 
 const cache = new WeakMap<BatchNorm2d, CacheEntry>();
@@ -47,9 +47,9 @@ function isCurrent(e: CacheEntry, sources: (Tensor | null)[], eps: number): bool
     sources.every((t, i) => {
       if (t !== e.sources[i]) return false;
       if (t === null) return true;
-      const [storage, offset, version] = e.states[i]!;
+      const [ptr, offset, version] = e.states[i]!;
       const now = stateOf(t)!;
-      return !t.isDisposed && now[0] === storage && now[1] === offset && now[2] === version;
+      return !t.isDisposed && now[0] === ptr && now[1] === offset && now[2] === version;
     })
   );
 }
