@@ -1,4 +1,4 @@
-// Runs the fine-tuning example of packages/resnet/README.md, read from the
+// Runs the fine-tuning example of the root README.md, read from the
 // README itself, so the documented code keeps working: on resnet_io's
 // resnet18.pth, with one small batch (64x64 images keep it quick).
 import { readFileSync } from 'node:fs';
@@ -9,15 +9,15 @@ import * as nn from '@kiln/nn';
 import * as resnet from '@kiln/resnet';
 import { RESNET18_PTH, describeResnetReference } from '../packages/resnet/test/model.helpers.js';
 
-const README = fileURLToPath(new URL('../packages/resnet/README.md', import.meta.url));
+const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const MODULES: Record<string, Record<string, unknown>> = { '@kiln/core': core, '@kiln/nn': nn, '@kiln/resnet': resnet };
 
 /** The first ```ts block after the "Fine-tuning" heading. */
 function exampleCode(): string {
   const md = readFileSync(README, 'utf8');
-  const section = md.slice(md.indexOf('## Fine-tuning'));
+  const section = md.slice(md.indexOf('### Fine-tuning'));
   const m = /```ts\n([\s\S]*?)```/.exec(section);
-  if (!m) throw new Error('no ```ts block under "## Fine-tuning" in packages/resnet/README.md');
+  if (!m) throw new Error('no ```ts block under "### Fine-tuning" in README.md');
   return m[1]!;
 }
 
