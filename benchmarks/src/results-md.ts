@@ -30,7 +30,9 @@ function targets(rows: Row[]): string[] {
   const tr = num(train?.vs_torch);
   lines.push(`| Training step N=8 reported vs PyTorch CPU | ${train ? `${String(train.case)}: Kiln ${fmt(num(train.ms), 4)} ms, PyTorch ${fmt(num((train.peers as Record<string, Row> | undefined)?.torch?.ms), 4)} ms → ${fmt(tr)}×` : 'not measured'} | ${tr === null ? 'not measured' : 'reported'} |`);
   const alloc = num(train?.buffersAllocatedAfterFirst);
-  lines.push(`| ${String(train?.steps ?? 20)} training steps allocate no GPU buffers after the first | ${alloc === null ? 'not measured' : `${alloc} buffers allocated after step 1 (${JSON.stringify(train?.buffersAllocated)})`} | ${alloc === null ? 'not measured' : alloc === 0 ? 'met' : 'not met'} |`);
+  const stepsRun = num(train?.stepsRun) ?? num(train?.steps);
+  const allSteps = stepsRun !== null && stepsRun >= num(train?.steps)!;
+  lines.push(`| ${String(train?.steps ?? 20)} training steps allocate no GPU buffers after the first | ${alloc === null ? 'not measured' : `${alloc} buffers allocated after step 1 over ${stepsRun} steps (${JSON.stringify(train?.buffersAllocated)})`} | ${alloc === null ? 'not measured' : alloc !== 0 ? 'not met' : allSteps ? 'met' : `met for the ${stepsRun} steps run`} |`);
   return lines;
 }
 

@@ -155,6 +155,27 @@ export interface Backend<S extends BackendStorage = BackendStorage> {
   adaptiveAvgPool2d(x: View<S>, out: View<S>): void;
   adaptiveAvgPool2dBackward(dy: View<S>, dx: View<S>): void;
 
+  // ---- batch norm (fused: two passes forward, two backward) ----
+  // x, dy, out, dx are contiguous [N, C, S]; the per-channel [C] operands
+  // are contiguous too (core allocates them fresh).
+  /**
+   * Per-channel mean and biased variance of contiguous x [N, C, S] (C is
+   * the channel dim, S the flattened spatial dims) into mean [C], variance [C].
+   */
+  batchNormStats(x: View<S>, mean: View<S>, variance: View<S>): void;
+  /** out[n, c, s] = x[n, c, s] * scale[c] + shift[c] for contiguous [N, C, S] x and out. */
+  channelAffine(x: View<S>, scale: View<S>, shift: View<S>, out: View<S>): void;
+  /**
+   * Per-channel sums for batch norm's backward over contiguous [N, C, S]:
+   * sumDy[c] = Σ dy, sumDyXhat[c] = Σ dy * (x - mean[c]) * invStd[c].
+   */
+  batchNormBackwardReduce(dy: View<S>, x: View<S>, mean: View<S>, invStd: View<S>, sumDy: View<S>, sumDyXhat: View<S>): void;
+  /**
+   * dx = scale[c] * (dy - sumDy[c] / M - xhat * sumDyXhat[c] / M) with
+   * xhat = (x - mean[c]) * invStd[c], M = N * S, scale = weight * invStd.
+   */
+  batchNormBackwardInput(dy: View<S>, x: View<S>, mean: View<S>, invStd: View<S>, scale: View<S>, sumDy: View<S>, sumDyXhat: View<S>, dx: View<S>): void;
+
   /** Frees everything the backend holds; the backend is unusable after. */
   destroy?(): void;
 }

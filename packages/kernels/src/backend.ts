@@ -12,13 +12,14 @@ import type { AdapterInfo } from './device.js';
 import { GPUStorage } from './pool.js';
 import type { KernelTime } from './profiler.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
-import { chooseGemmStrategy, type GemmStrategy } from './tuning.js';
+import { chooseTuning, type GemmStrategy, type KernelTuning } from './tuning.js';
 import * as ew from './ops/elementwise.js';
 import { reduce } from './ops/reduce.js';
 import { matmul } from './ops/matmul.js';
 import * as idx from './ops/indexing.js';
 import * as conv from './ops/conv.js';
 import * as pool from './ops/pool.js';
+import * as norm from './ops/norm.js';
 
 type GView = View<GPUStorage>;
 
@@ -32,6 +33,8 @@ export interface WebGPUBackendOptions extends RuntimeOptions {
 export interface OpContext {
   rt: Runtime;
   gemm: GemmStrategy;
+  /** Block shapes and subgroup use for this adapter. */
+  tuning: KernelTuning;
   alloc(size: number, dtype: DType): GPUStorage;
   release(s: GPUStorage): void;
 }
@@ -48,8 +51,10 @@ export class WebGPUBackend implements Backend<GPUStorage> {
 
   constructor(readonly device: GPUDevice, readonly info: AdapterInfo, options: WebGPUBackendOptions = {}) {
     this.runtime = new Runtime(device, options);
-    this.gemm = options.gemm ?? chooseGemmStrategy(info);
-    this.ctx = { rt: this.runtime, gemm: this.gemm, alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s) };
+    const tuning = chooseTuning(info);
+    this.gemm = options.gemm ?? tuning.gemm;
+    if (options.gemm) tuning.gemm = options.gemm;
+    this.ctx = { rt: this.runtime, gemm: this.gemm, tuning, alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s) };
   }
 
   // ---- memory ----
@@ -165,6 +170,14 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   avgPool2dBackward(dy: GView, dx: GView, p: Pool2dParams): void { pool.avgPool2dBackward(this.ctx, dy, dx, p); }
   adaptiveAvgPool2d(x: GView, out: GView): void { pool.adaptiveAvgPool2d(this.ctx, x, out); }
   adaptiveAvgPool2dBackward(dy: GView, dx: GView): void { pool.adaptiveAvgPool2dBackward(this.ctx, dy, dx); }
+  batchNormStats(x: GView, mean: GView, variance: GView): void { norm.batchNormStats(this.ctx, x, mean, variance); }
+  channelAffine(x: GView, scale: GView, shift: GView, out: GView): void { norm.channelAffine(this.ctx, x, scale, shift, out); }
+  batchNormBackwardReduce(dy: GView, x: GView, mean: GView, invStd: GView, sumDy: GView, sumDyXhat: GView): void {
+    norm.batchNormBackwardReduce(this.ctx, dy, x, mean, invStd, sumDy, sumDyXhat);
+  }
+  batchNormBackwardInput(dy: GView, x: GView, mean: GView, invStd: GView, scale: GView, sumDy: GView, sumDyXhat: GView, dx: GView): void {
+    norm.batchNormBackwardInput(this.ctx, dy, x, mean, invStd, scale, sumDy, sumDyXhat, dx);
+  }
 
   destroy(): void {
     if (this.destroyed) return;

@@ -16,6 +16,9 @@ export interface AdapterInfo {
   runtime: 'node-dawn' | 'browser';
   features: string[];
   limits: Record<string, number>;
+  /** Subgroup size range (GPUAdapterInfo.subgroupMinSize/MaxSize) where the adapter reports it. */
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
 }
 
 /** Options for {@link acquireDevice}. */
@@ -110,5 +113,8 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
     features: [...device.features].map(String).sort(),
     limits,
   };
+  const sg = ai as { subgroupMinSize?: number; subgroupMaxSize?: number };
+  if (typeof sg.subgroupMinSize === 'number') info.subgroupMinSize = sg.subgroupMinSize;
+  if (typeof sg.subgroupMaxSize === 'number') info.subgroupMaxSize = sg.subgroupMaxSize;
   return { device, info, gpu };
 }

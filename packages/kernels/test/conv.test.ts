@@ -1,6 +1,7 @@
 import type { Conv2dParams } from '@kiln/core';
 import { it } from 'vitest';
 import { backend, cpu, expectSame, free, gpuDescribe, outPair, pair } from './helpers.js';
+import { convOverride } from '../src/ops/conv.js';
 
 interface Case {
   x: [number, number, number, number];
@@ -22,6 +23,7 @@ const CASES: Case[] = [
   { x: [1, 5, 6, 6], o: 7, k: [1, 1], p: P([2, 2], [0, 0], [1, 1], 1) },
   { x: [1, 1, 1, 1], o: 1, k: [1, 1], p: P([1, 1], [0, 0], [1, 1], 1) },
   { x: [3, 2, 4, 5], o: 3, k: [2, 2], p: P([1, 2], [0, 1], [1, 1], 1) },
+  { x: [2, 3, 9, 8], o: 5, k: [3, 3], p: P([2, 3], [2, 1], [2, 2], 1) },
 ];
 
 const outSize = (n: number, k: number, s: number, p: number, d: number) => Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
@@ -90,6 +92,39 @@ gpuDescribe('conv2d', () => {
       free(x, w, dy, dx, dw);
     }
   });
+
+  it('subgroup-shared kernels (forward, backward input, backward weight) match on every ungrouped geometry', async () => {
+    const S = (backend() as unknown as { ctx: { tuning: { subgroupSize: number } } }).ctx.tuning.subgroupSize;
+    if (!S) return; // the adapter has no fixed-size subgroups: the tuning table never picks these kernels
+    try {
+      for (const tm of [S, 2 * S]) {
+        Object.assign(convOverride, { tm, tn: 3, wg: [S, 1], shareW: S, im2col: false });
+        for (const c of CASES.filter((k) => k.p.groups === 1)) {
+          const s = shapes(c);
+          const x = pair('float32', c.x);
+          const w = pair('float32', s.w);
+          const bias = pair('float32', [c.o]);
+          const res = pair('float32', s.y);
+          const dy = pair('float32', s.y, { offset: 1 });
+          const o = outPair('float32', s.y);
+          backend().conv2d(x.g, w.g, o.g, c.p, { bias: bias.g, residual: res.g, relu: true });
+          cpu.conv2d(x.c, w.c, o.c, c.p, { bias: bias.c, residual: res.c, relu: true });
+          await expectSame(o, 1e-4);
+          const dx = outPair('float32', c.x);
+          backend().conv2dBackwardInput(dy.g, w.g, dx.g, c.p);
+          cpu.conv2dBackwardInput(dy.c, w.c, dx.c, c.p);
+          await expectSame(dx, 1e-4);
+          const dw = outPair('float32', s.w);
+          backend().conv2dBackwardWeight(x.g, dy.g, dw.g, c.p);
+          cpu.conv2dBackwardWeight(x.c, dy.c, dw.c, c.p);
+          await expectSame(dw, 1e-4);
+          free(x, w, bias, res, dy, o, dx, dw);
+        }
+      }
+    } finally {
+      for (const k of Object.keys(convOverride)) delete (convOverride as Record<string, unknown>)[k];
+    }
+  }, 240_000);
 
   it('empty batches dispatch nothing', async () => {
     const x = pair('float32', [0, 3, 5, 5]);

@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { backend, cpu, expectSame, free, gpuDescribe, outPair, pair, type Pair } from './helpers.js';
 import type { GemmStrategy } from '../src/tuning.js';
+import { gemmOverride } from '../src/ops/matmul.js';
 
 /** Views a, b of [B, M, K] and [B, K, N] in several layouts. */
 function operands(B: number, M: number, K: number, N: number, layout: 'nn' | 'tt' | 'offset' | 'broadcastA'): [Pair, Pair] {
@@ -80,6 +81,34 @@ function check(strategy: GemmStrategy): void {
 gpuDescribe('matmul', () => {
   check('register');
   check('tiled');
+
+  it('register blocks other than the table default (subgroup-shared A, interleaved columns, row-major grid) match too', async () => {
+    const be = backend();
+    const sg = (be as unknown as { ctx: { tuning: { subgroupSize: number } } }).ctx.tuning.subgroupSize;
+    const blocks: (typeof gemmOverride)[] = [
+      { tm: 4, tn: 8, wg: [16, 4], cols: 'block', grid: 'nm', shareA: 0 },
+      { tm: 2, tn: 4, wg: [8, 2], cols: 'interleave', grid: 'mn', shareA: 0, vecB: false },
+    ];
+    if (sg) blocks.push({ tm: sg, tn: 8, wg: [2 * sg, 1], cols: 'interleave', grid: 'nm', shareA: sg });
+    try {
+      for (const block of blocks) {
+        Object.assign(gemmOverride, block);
+        for (const [B, M, K, N] of [[2, 33, 20, 9], [1, 70, 64, 72], [1, 3, 8, 12]]) {
+          for (const layout of ['nn', 'tt', 'offset'] as const) {
+            const [a, b] = operands(B, M, K, N, layout);
+            const o = outPair('float32', [B, M, N]);
+            be.matmul(a.g, b.g, o.g);
+            cpu.matmul(a.c, b.c, o.c);
+            await expectSame(o, 1e-4);
+            free(a, b, o);
+          }
+        }
+        for (const k of Object.keys(gemmOverride)) delete (gemmOverride as Record<string, unknown>)[k];
+      }
+    } finally {
+      for (const k of Object.keys(gemmOverride)) delete (gemmOverride as Record<string, unknown>)[k];
+    }
+  }, SLOW);
 
   it('accumulates a residual that is the output itself (in place)', async () => {
     const [a, b] = operands(1, 9, 8, 12, 'nn');

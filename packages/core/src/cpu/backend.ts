@@ -15,6 +15,7 @@ import {
   cpuMaxPool2d,
   cpuMaxPool2dBackward,
 } from './pool.js';
+import { cpuBatchNormBackwardInput, cpuBatchNormBackwardReduce, cpuBatchNormStats, cpuChannelAffine } from './norm.js';
 
 /**
  * The reference backend: every primitive in plain TypeScript loops over
@@ -68,6 +69,14 @@ export class CpuBackend implements Backend<CpuStorage> {
   avgPool2dBackward(dy: View, dx: View, p: Pool2dParams): void { cpuAvgPool2dBackward(dy, dx, p); }
   adaptiveAvgPool2d(x: View, out: View): void { cpuAdaptiveAvgPool2d(x, out); }
   adaptiveAvgPool2dBackward(dy: View, dx: View): void { cpuAdaptiveAvgPool2dBackward(dy, dx); }
+  batchNormStats(x: View, mean: View, variance: View): void { cpuBatchNormStats(x, mean, variance); }
+  channelAffine(x: View, scale: View, shift: View, out: View): void { cpuChannelAffine(x, scale, shift, out); }
+  batchNormBackwardReduce(dy: View, x: View, mean: View, invStd: View, sumDy: View, sumDyXhat: View): void {
+    cpuBatchNormBackwardReduce(dy, x, mean, invStd, sumDy, sumDyXhat);
+  }
+  batchNormBackwardInput(dy: View, x: View, mean: View, invStd: View, scale: View, sumDy: View, sumDyXhat: View, dx: View): void {
+    cpuBatchNormBackwardInput(dy, x, mean, invStd, scale, sumDy, sumDyXhat, dx);
+  }
 }
 
 /** The process-wide CPU backend, registered as 'cpu' when core loads. */

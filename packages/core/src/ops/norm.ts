@@ -3,6 +3,9 @@ import { checkAlive } from './util.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../memory.js';
+import { commonBackend, empty } from './util.js';
+import { finish, needsGrad } from '../autograd/record.js';
+import type { Backend, View } from '../backend.js';
 
 /** Options of batchNorm, as torch.nn.functional.batch_norm. */
 export interface BatchNormOptions {
@@ -38,27 +41,96 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   const count = dims.reduce((n, d) => n * x.shape[d]!, 1);
   if (training && count <= 1) throw new KilnError('batchNorm', `expected more than 1 value per channel when training, got input size ${fmtShape(x.shape)}`);
   const bshape = x.shape.map((s, i) => (i === 1 ? s : 1));
-  return tidy(() => {
-    let mean: Tensor;
-    let invStd: Tensor;
-    if (training) {
-      mean = x.mean(dims, true);
-      const biasedVar = x.sub(mean).square().mean(dims, true);
-      invStd = biasedVar.add(eps).rsqrt();
-      if (runningMean && runningVar) {
-        noGrad(() => {
-          const m = opts.momentum === null ? 1 / ((opts.numBatchesTracked ?? 0) + 1) : (opts.momentum ?? 0.1);
-          runningMean.mul_(1 - m).add_(mean.reshape([C]).mul(m));
-          runningVar.mul_(1 - m).add_(biasedVar.reshape([C]).mul((m * count) / (count - 1)));
-        });
-      }
-    } else {
-      mean = runningMean!.reshape(bshape);
-      invStd = runningVar!.add(eps).rsqrt().reshape(bshape);
+  const backend = commonBackend('batchNorm', [x, runningMean, runningVar, opts.weight, opts.bias]);
+  const { weight, bias } = opts;
+  if (!training) {
+    const needAffineGrad = needsGrad(weight, bias);
+    // Eval with a trainable affine: compose (autograd derives every gradient).
+    if (needAffineGrad) {
+      return tidy(() => {
+        let y = x.sub(runningMean!.reshape(bshape)).mul(runningVar!.add(eps).rsqrt().reshape(bshape));
+        if (weight) y = y.mul(weight.reshape(bshape));
+        return bias ? y.add(bias.reshape(bshape)) : y;
+      });
     }
-    let y = x.sub(mean).mul(invStd);
-    if (opts.weight) y = y.mul(opts.weight.reshape(bshape));
-    if (opts.bias) y = y.add(opts.bias.reshape(bshape));
-    return y;
+    // Eval: one fused pass, y = x * scale[c] + shift[c].
+    const { scale, shift } = noGrad(() =>
+      tidy(() => {
+        const sc = weight ? runningVar!.add(eps).rsqrt().mul(weight) : runningVar!.add(eps).rsqrt();
+        const sh = bias ? bias.sub(runningMean!.mul(sc)) : runningMean!.mul(sc).neg();
+        return { scale: sc, shift: sh };
+      }),
+    );
+    const out = affine(x, scale, shift, backend);
+    const result = finish(out, 'batchNorm', [x], { training, eps }, [scale], (g, [sc]) => [affineOf(g, sc!, null, backend)]);
+    scale.dispose();
+    shift.dispose();
+    return result;
+  }
+  // Training: batch statistics in one fused reduction, normalisation in one pass.
+  const xc = x.contiguous();
+  const x3 = as3d(xc, C);
+  const mean = empty([C], 'float32', backend);
+  const variance = empty([C], 'float32', backend);
+  backend.batchNormStats(x3, mean._view(), variance._view());
+  const { invStd, scale, shift } = noGrad(() =>
+    tidy(() => {
+      const is = variance.add(eps).rsqrt();
+      const sc = weight ? is.mul(weight) : is;
+      const sh = bias ? bias.sub(mean.mul(sc)) : mean.mul(sc).neg();
+      return { invStd: is, scale: sc === is ? is.clone() : sc, shift: sh };
+    }),
+  );
+  if (runningMean && runningVar) {
+    noGrad(() =>
+      tidy(() => {
+        const m = opts.momentum === null ? 1 / ((opts.numBatchesTracked ?? 0) + 1) : (opts.momentum ?? 0.1);
+        runningMean.mul_(1 - m).add_(mean.mul(m));
+        runningVar.mul_(1 - m).add_(variance.mul((m * count) / (count - 1)));
+      }),
+    );
+  }
+  const out = affine(xc, scale, shift, backend);
+  const needX = x.requiresGrad;
+  const saved = [xc, mean, invStd, scale];
+  const result = finish(out, 'batchNorm', [x, weight, bias], { training, eps }, saved, (g, [sx, smean, sinv, sscale]) => {
+    const g3 = as3d(g.contiguous(), C);
+    const x3s = as3d(sx!, C);
+    const sumDy = empty([C], 'float32', backend);
+    const sumDyXhat = empty([C], 'float32', backend);
+    backend.batchNormBackwardReduce(g3, x3s, smean!._view(), sinv!._view(), sumDy._view(), sumDyXhat._view());
+    let dx: Tensor | null = null;
+    if (needX) {
+      dx = empty(x.shape, 'float32', backend);
+      backend.batchNormBackwardInput(g3, x3s, smean!._view(), sinv!._view(), sscale!._view(), sumDy._view(), sumDyXhat._view(), as3d(dx, C));
+    }
+    return [dx, weight?.requiresGrad ? sumDyXhat : null, bias?.requiresGrad ? sumDy : null];
   });
+  if (xc !== x) xc.dispose();
+  for (const t of [mean, variance, invStd, scale, shift]) t.dispose();
+  return result;
+}
+
+/** A contiguous [N, C, ...] tensor seen as [N, C, S]. */
+function as3d(t: Tensor, C: number): View {
+  const v = t._view();
+  const N = t.shape[0]!;
+  const S = t.numel() / Math.max(N * C, 1);
+  return { ...v, shape: [N, C, S], strides: [C * S, S, 1] };
+}
+
+function affine(x: Tensor, scale: Tensor, shift: Tensor, backend: Backend): Tensor {
+  const xc = x.contiguous();
+  const out = empty(x.shape, 'float32', backend);
+  if (out.numel() > 0) backend.channelAffine(as3d(xc, scale.shape[0]!), scale._view(), shift._view(), as3d(out, scale.shape[0]!));
+  if (xc !== x) xc.dispose();
+  return out;
+}
+
+/** g * scale[c] (+ shift[c]) as a fresh tensor: eval-mode batch norm's input gradient. */
+function affineOf(g: Tensor, scale: Tensor, shift: Tensor | null, backend: Backend): Tensor {
+  const zero = shift ?? noGrad(() => scale.mul(0));
+  const r = affine(g, scale, zero, backend);
+  if (!shift) zero.dispose();
+  return r;
 }

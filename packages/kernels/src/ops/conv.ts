@@ -3,7 +3,8 @@ import type { Conv2dParams, MatmulEpilogue, View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
 import { grid1d } from '../wgsl/common.js';
-import { CM, CONV_WG, convKey, convWgsl, type ConvConfig } from '../wgsl/conv.js';
+import { CM, CONV_EPI, convKey, convWgsl, type ConvConfig } from '../wgsl/conv.js';
+import { convBlock, convIm2col, type ConvBlock } from '../tuning.js';
 import { numel } from '../views.js';
 import { Meta } from './elementwise.js';
 import { gemm } from './matmul.js';
@@ -47,54 +48,116 @@ function conv1x1AsGemm(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
   return true;
 }
 
-function tmFor(og: number): number {
-  return og % 4 === 0 ? 4 : og % 2 === 0 ? 2 : 1;
+/** Test/benchmark hook: fields set here override the tuning table's forward block. */
+export const convOverride: Partial<ConvBlock> & { im2col?: boolean } = {};
+
+/**
+ * An ungrouped conv as im2col into a pooled scratch buffer plus one batched
+ * GEMM out[n] = w[O, C*KH*KW] @ col[n]: the GEMM kernel loads both operands
+ * as vec4 and each input value once per 2S output channels, which beats
+ * the direct kernel's scalar pixel loads on CPU adapters (see tuning.ts).
+ */
+function convViaIm2col(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2dParams, e: Epilogue): boolean {
+  const [O, CG, KH, KW] = w.shape;
+  const [N, , OH, OW] = out.shape;
+  const K = CG * KH * KW;
+  const wFlat = w.strides[3] === 1 && w.strides[2] === KW && w.strides[1] === KH * KW;
+  const ob = flatSpatial(out);
+  const rb = e.residual ? flatSpatial(e.residual) : undefined;
+  // K % 4: the GEMM then reads w rows as vec4 (conv1's K = 147 measured faster direct).
+  // im2col's f32 quotients are exact below 2^22; its grid has K rows in y.
+  if (p.groups !== 1 || K % 4 !== 0 || !wFlat || !ob || rb === null) return false;
+  if (OH * OW + 4 >= 2 ** 22 || K > 65535 || N > 65535) return false;
+  const rowP = Math.ceil((OH * OW) / 4) * 4;
+  const col = ctx.alloc(N * K * rowP, 'float32');
+  const config: ConvConfig = { kind: 'im2col', tm: 1, tn: 1, wg: [1, 1], shareW: 0 };
+  const meta = geometry(x, w, out, p);
+  ctx.rt.dispatch({
+    kernel: 'im2col', key: convKey(config), code: () => convWgsl(config),
+    bindings: [{ buffer: col.buffer, write: true }, { buffer: x.storage.buffer }],
+    meta: meta.u, workgroups: [Math.ceil(rowP / 4 / 64), K, N],
+  });
+  const a: GView = { ...w, shape: [N, O, K], strides: [0, w.strides[0], 1] };
+  const b: GView = { storage: col, dtype: 'float32', shape: [N, K, OH * OW], strides: [K * rowP, rowP, 1], offset: 0 };
+  gemm(ctx, { a, b, out: ob, bias: e.bias, biasAxis: 'm', residual: rb, relu: e.relu, bPadded: true });
+  ctx.release(col);
+  return true;
 }
 
 export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2dParams, e: Epilogue = {}): void {
   if (numel(out.shape) === 0) return;
   if (conv1x1AsGemm(ctx, x, w, out, p, e)) return;
-  const og = w.shape[0] / p.groups;
-  const config: ConvConfig = { kind: 'forward', tm: tmFor(og), tn: 4, bias: !!e.bias, residual: !!e.residual, relu: !!e.relu };
+  if ((convOverride.im2col ?? convIm2col(ctx.tuning)) && convViaIm2col(ctx, x, w, out, p, e)) return;
+  const block = { ...convBlock(ctx.tuning, w.shape[0], p.groups), ...convOverride };
+  const config: ConvConfig = { kind: 'forward', ...block };
   const meta = geometry(x, w, out, p);
-  if (e.bias) meta.set(CM.bias, [e.bias.offset, e.bias.strides[0] ?? 0]);
-  if (e.residual) meta.set(CM.res, [e.residual.offset, ...e.residual.strides]);
-  const bindings = [{ buffer: out.storage.buffer, write: true }, { buffer: x.storage.buffer }, { buffer: w.storage.buffer }];
-  if (e.bias) bindings.push({ buffer: e.bias.storage.buffer });
-  if (e.residual) bindings.push({ buffer: e.residual.storage.buffer });
+  let epi = 0;
+  if (e.bias) {
+    meta.set(CM.bias, [e.bias.offset, e.bias.strides[0] ?? 0]);
+    epi |= CONV_EPI.bias;
+  }
+  if (e.residual) {
+    meta.set(CM.res, [e.residual.offset, ...e.residual.strides]);
+    epi |= CONV_EPI.residual;
+  }
+  if (e.relu) epi |= CONV_EPI.relu;
+  meta.u[CM.epi] = epi;
+  const bindings = [
+    { buffer: out.storage.buffer, write: true }, { buffer: x.storage.buffer }, { buffer: w.storage.buffer },
+    { buffer: e.bias?.storage.buffer ?? ctx.rt.placeholder }, { buffer: e.residual?.storage.buffer ?? ctx.rt.placeholder },
+  ];
   const pixels = out.shape[0] * out.shape[2] * out.shape[3];
+  const pixelGroups = Math.ceil(pixels / block.tn / block.wg[0]);
+  const channelGroups = Math.ceil(out.shape[1] / block.tm / block.wg[1]);
   ctx.rt.dispatch({
     kernel: 'conv2d',
     key: convKey(config),
     code: () => convWgsl(config),
     bindings,
     meta: meta.u,
-    workgroups: [Math.ceil(pixels / config.tn / CONV_WG[0]), Math.ceil(out.shape[1] / config.tm / CONV_WG[1]), 1],
+    workgroups: block.shareW ? [channelGroups, pixelGroups, 1] : [pixelGroups, channelGroups, 1],
   });
+}
+
+/** Backward block: the forward one with subgroups and one group, else the per-element kernels. */
+function backwardConfig(ctx: OpContext, kind: ConvConfig['kind'], rows: number, p: Conv2dParams): ConvConfig {
+  const block = { ...convBlock(ctx.tuning, rows, p.groups), ...convOverride };
+  if (block.shareW) return { kind, ...block };
+  return { kind, tm: 1, tn: 1, wg: [1, 1], shareW: 0 };
 }
 
 export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GView, p: Conv2dParams): void {
   const total = numel(dx.shape);
   if (total === 0) return;
-  const config: ConvConfig = { kind: 'backwardInput', tm: 1, tn: 1, bias: false, residual: false, relu: false };
+  const config = backwardConfig(ctx, 'backwardInput', dx.shape[1], p);
   const meta = geometry(dx, w, dy, p);
   meta.u[CM.total] = total;
+  // Shared kernel grid: (channel blocks, pixel blocks of one residue class, N x classes); see wgsl/conv.ts.
+  const [sh, sw] = p.stride;
+  const perClass = Math.ceil(dx.shape[2] / sh) * Math.ceil(dx.shape[3] / sw);
   ctx.rt.dispatch({
     kernel: 'conv2dBackwardInput', key: convKey(config), code: () => convWgsl(config),
     bindings: [{ buffer: dx.storage.buffer, write: true }, { buffer: dy.storage.buffer }, { buffer: w.storage.buffer }],
-    meta: meta.u, workgroups: grid1d(total),
+    meta: meta.u,
+    workgroups: config.shareW
+      ? [Math.ceil(dx.shape[1] / config.tm), Math.ceil(perClass / config.tn / config.wg[0]), dx.shape[0] * sh * sw]
+      : grid1d(total),
   });
 }
 
 export function conv2dBackwardWeight(ctx: OpContext, x: GView, dy: GView, dw: GView, p: Conv2dParams): void {
   const total = numel(dw.shape);
   if (total === 0) return;
-  const config: ConvConfig = { kind: 'backwardWeight', tm: 1, tn: 1, bias: false, residual: false, relu: false };
+  const config = backwardConfig(ctx, 'backwardWeight', dw.shape[0], p);
   const meta = geometry(x, dw, dy, p);
   meta.u[CM.total] = total;
+  const cols = dw.shape[1] * dw.shape[2] * dw.shape[3];
   ctx.rt.dispatch({
     kernel: 'conv2dBackwardWeight', key: convKey(config), code: () => convWgsl(config),
     bindings: [{ buffer: dw.storage.buffer, write: true }, { buffer: x.storage.buffer }, { buffer: dy.storage.buffer }],
-    meta: meta.u, workgroups: grid1d(total),
+    meta: meta.u,
+    workgroups: config.shareW
+      ? [Math.ceil(dw.shape[0] / config.tm), Math.ceil(cols / config.tn / config.wg[0]), 1]
+      : grid1d(total),
   });
 }

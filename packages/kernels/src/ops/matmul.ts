@@ -4,6 +4,7 @@ import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
 import { EPI, GM, TILE, gemmKey, gemmWgsl, type GemmConfig } from '../wgsl/gemm.js';
 import { Meta } from './elementwise.js';
+import { gemmBlock, type RegisterBlock } from '../tuning.js';
 
 type GView = View<GPUStorage>;
 
@@ -21,23 +22,25 @@ export interface GemmOperands {
   residual?: GView;
   relu?: boolean;
   alpha?: number;
+  /** True when b's rows may be read up to N rounded up to 4 (a padded scratch buffer). */
+  bPadded?: boolean;
 }
 
 /** How a and b can be loaded: vec4 along a unit-stride, 16-byte-aligned axis, else scalar. */
-function loadModes(a: GView, b: GView, vecN: boolean): Pick<GemmConfig, 'a' | 'b'> {
+function loadModes(a: GView, b: GView, vecN: boolean, bPadded: boolean): Pick<GemmConfig, 'a' | 'b'> {
   const [, K, N] = b.shape;
   const sa = effStrides(a);
   const sb = effStrides(b);
   const al = (x: number) => x % 4 === 0;
   const k4 = K % 4 === 0 && K >= 4;
   const aK4 = k4 && (sa[2] === 1 || K === 1) && al(a.offset) && al(sa[0]) && al(sa[1]);
-  const bN4 = vecN && N % 4 === 0 && N >= 4 && sb[2] === 1 && al(b.offset) && al(sb[0]) && al(sb[1]);
+  const bN4 = vecN && (N % 4 === 0 || bPadded) && N >= 1 && sb[2] === 1 && al(b.offset) && al(sb[0]) && al(sb[1]);
   const bK4 = k4 && sb[1] === 1 && al(b.offset) && al(sb[0]) && al(sb[2]);
   return { a: aK4 ? 'k4' : 's', b: bN4 ? 'n4' : bK4 ? 'k4' : 's' };
 }
 
-/** Register-strategy block shape (exported for tuning experiments). */
-export const gemmTuning: { tm: number; tn: number; wg: [number, number]; cols: 'block' | 'interleave'; grid: 'nm' | 'mn'; vecB?: boolean; shareA: number } = { tm: 4, tn: 8, wg: [16, 4], cols: 'block', grid: 'nm', shareA: 0 };
+/** Test/benchmark hook: fields set here override the tuning table's register block. */
+export const gemmOverride: Partial<RegisterBlock> & { vecB?: boolean } = {};
 
 /** Encodes one (batched) GEMM with its epilogue. */
 export function gemm(ctx: OpContext, g: GemmOperands): void {
@@ -46,9 +49,10 @@ export function gemm(ctx: OpContext, g: GemmOperands): void {
   const N = b.shape[2];
   if (B === 0 || M === 0 || N === 0) return;
   const strategy = ctx.gemm;
-  const { tm, tn, wg, cols, grid } = gemmTuning;
+  const block = { ...gemmBlock(ctx.tuning), ...gemmOverride };
+  const { tm, tn, wg, grid } = block;
   const config: GemmConfig = strategy === 'register'
-    ? { strategy, tm, tn, wg, cols, grid, shareA: gemmTuning.shareA, ...loadModes(a, b, gemmTuning.vecB !== false && tn % 4 === 0) }
+    ? { strategy, tm, tn, wg, cols: block.cols, grid, shareA: block.shareA, ...loadModes(a, b, gemmOverride.vecB !== false && tn % 4 === 0, !!g.bPadded) }
     : { strategy, tm: 4, tn: 4, wg: [16, 16], a: 's', b: 's', cols: 'block', grid: 'nm', shareA: 0 };
   const meta = new Meta(GM.words);
   meta.set(GM.M, [M, N, K, B]);
@@ -67,6 +71,7 @@ export function gemm(ctx: OpContext, g: GemmOperands): void {
   if (g.relu) epi |= EPI.relu;
   meta.u[GM.epi] = epi;
   meta.f32(GM.alpha, g.alpha ?? 1);
+  meta.u[GM.bn] = Math.ceil(N / 4) * 4;
   const bindings = [
     { buffer: out.storage.buffer, write: true }, { buffer: a.storage.buffer }, { buffer: b.storage.buffer },
     { buffer: g.bias?.storage.buffer ?? ctx.rt.placeholder }, { buffer: g.residual?.storage.buffer ?? ctx.rt.placeholder },

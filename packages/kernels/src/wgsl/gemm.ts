@@ -8,14 +8,19 @@
  * thread computes a TM x TN block of out, a workgroup of WX x WY threads
  * covers (WY*TM) x (WX*TN). Per k it reads TM values of A and TN of B
  * straight from global memory. Loads are vec4 where the views allow it:
- * A along k ('k4'), B along n ('n4', accumulators are vec4 rows) or along k
- * ('k4', the x @ W^T layout); then k advances 4 per iteration. With WY = 1
- * a thread's rows come from workgroup_id alone, so every A load is uniform
- * across the workgroup: CPU drivers (llvmpipe) run the workgroup as SIMD
- * lanes and then load A once per workgroup instead of once per lane.
- * There is no early return and no per-load bounds check: edge threads clamp
- * their row/column bases (reading valid, unused data) and only the store
- * is guarded.
+ * A along k ('k4'), B along n ('n4', accumulators are vec4 rows; B rows
+ * may be padded to 4) or along k ('k4', the x @ W^T layout); then k
+ * advances 4 per iteration. CPU drivers (llvmpipe) run a workgroup as SIMD
+ * lanes and pay a scalar load per lane for every load whose address varies
+ * by lane, while one FMA covers all lanes; so with shareA = S (WY = 1, TM a
+ * multiple of S) every lane of a subgroup has the same rows, lane s loads
+ * rows m0 + g*S + s, and subgroupBroadcast hands each row to every lane:
+ * A costs one load per S rows instead of one per row. grid 'mn' makes
+ * workgroup_id.x walk row blocks, so workgroups running at the same time
+ * share their B panel in cache; cols 'interleave' gives a thread columns WX
+ * apart instead of consecutive ones. There is no early return and no
+ * per-load bounds check: edge threads clamp their row/column bases
+ * (reading valid, unused data) and only the store is guarded.
  * Strategy 'tiled' (real GPUs): a 16 x 16 workgroup computes a 64 x 64
  * tile, each thread 4 x 4; per 16-wide K step the workgroup stages A and B
  * tiles (64 x 16 each, 8 KiB) in shared memory, zero-padded at the edges.
@@ -48,10 +53,13 @@ export interface GemmConfig {
   shareA: number;
 }
 
-/** Meta word layout; `epi` holds the epilogue flags (bit 0/1: bias on n/m, bit 2: residual, bit 3: relu). */
+/**
+ * Meta word layout; `epi` holds the epilogue flags (bit 0/1: bias on n/m, bit 2: residual, bit 3: relu);
+ * `bn` is how many columns of each B row may be read ('n4': N, or N rounded up to 4 when rows are padded).
+ */
 export const GM = {
   M: 0, N: 1, K: 2, B: 3,
-  a: 4, b: 8, out: 12, bias: 16, res: 18, alpha: 22, epi: 23, words: 24,
+  a: 4, b: 8, out: 12, bias: 16, res: 18, alpha: 22, epi: 23, bn: 24, words: 25,
 };
 export const EPI = { biasN: 1, biasM: 2, residual: 4, relu: 8 };
 export const TILE = 64;
@@ -135,8 +143,8 @@ function registerBody(c: GemmConfig): string {
   }
   // Column bases of B (clamped to the last column unit).
   if (c.b === 'n4') {
-    L.push('let sk4 = sbk / 4u; let bc = bBase / 4u;');
-    for (const j of range(units)) L.push(`let bc${j} = bc + min(cu${j}, N - 4u) / 4u;`);
+    L.push(`let sk4 = sbk / 4u; let bc = bBase / 4u; let bn = mu(${g.bn}u);`);
+    for (const j of range(units)) L.push(`let bc${j} = bc + min(cu${j}, bn - 4u) / 4u;`);
   } else if (c.b === 'k4') {
     for (const j of range(tn)) L.push(`let bc${j} = (bBase + min(cu${j}, N - 1u) * sbn) / 4u;`);
   } else {
@@ -164,8 +172,8 @@ function registerBody(c: GemmConfig): string {
     for (const r of range(steps)) for (const j of range(units)) L.push(`  let b${r}_${j} = Bm[bc${j} + (k + ${r}u) * sk4];`);
     for (const i of range(tm)) {
       for (const j of range(units)) {
-        const terms = range(steps).map((r) => `${av(i, r)} * b${r}_${j}`);
-        L.push(`  acc${i}_${j} += ${terms.join(' + ')};`);
+        // An explicit fma chain: 4 ops per k4 step instead of mul + 3 fma + add (measured ~10% faster on lavapipe).
+        for (const r of range(steps)) L.push(`  acc${i}_${j} = fma(vec4<f32>(${av(i, r)}), b${r}_${j}, acc${i}_${j});`);
       }
     }
   } else if (c.b === 'k4') {
