@@ -39,24 +39,10 @@ export async function initKiln(): Promise<{ backend: WebGPUBackend | null; error
   try {
     const { initWebGPU } = await import('@kiln/kernels');
     const backend = await initWebGPU();
-    deferProfilerMapping(backend);
     return { backend, error: null };
   } catch (e) {
     return { backend: null, error: (e as Error).message };
   }
-}
-
-/**
- * Works around a kernels profiler bug (reported): Profiler.resolve() starts
- * mapAsync on its read-back buffer before the batch that copies into it is
- * submitted, which Dawn rejects ("used in submit while pending map") and
- * every timing reads 0. Deferring the profiler's wait by one microtask
- * moves the mapAsync after the submit; harmless once the bug is fixed.
- */
-function deferProfilerMapping(backend: WebGPUBackend): void {
-  const profiler = backend.runtime.profiler;
-  const wait = profiler.wait;
-  profiler.wait = (start) => Promise.resolve().then(() => wait(start));
 }
 
 /** The adapter fields every line carries (the limits stay out: they would dwarf the line). */

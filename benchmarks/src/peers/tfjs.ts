@@ -9,7 +9,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { RESNET18_BLOCKS, RESNET18_CONV_NAMES } from '../architecture.js';
 import { convOut, type ConvDirection, type ConvShape, type Nchw, type Runner } from '../cases.js';
 import { foldConvBn, inputBatch, type HostTensor, type ResNetAssets } from '../weights.js';
-import { waitCooperatively } from './dawn-wait.js';
+import { cooperativeWait } from '@kiln/kernels';
 
 type TF = typeof tfc;
 
@@ -60,7 +60,8 @@ export class TfjsPeer {
   async sync(): Promise<void> {
     this.backend.endComputePassEncoder();
     this.backend.submitQueue();
-    await waitCooperatively(() => this.backend.device.queue.onSubmittedWorkDone());
+    // The same slowed poll Kiln's runtime waits with, so both are timed alike.
+    await cooperativeWait(1, () => this.backend.device.queue.onSubmittedWorkDone());
   }
 
   /** A runner that evaluates `op` on the GPU and waits for it; `inputs` are disposed with the runner. */

@@ -12,6 +12,7 @@ import { acquireDevice, type AdapterInfo, type DeviceOptions } from './device.js
 export { WebGPUBackend } from './backend.js';
 export type { WebGPUBackendOptions } from './backend.js';
 export { GPUStorage } from './pool.js';
+export { cooperativeWait } from './polling.js';
 export type { AdapterInfo, DeviceOptions } from './device.js';
 export type { KernelTime } from './profiler.js';
 export type { GemmStrategy } from './tuning.js';

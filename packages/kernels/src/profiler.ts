@@ -94,19 +94,30 @@ export class Profiler {
     const readBuf = this.device.createBuffer({ size: count * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     encoder.resolveQuerySet(this.querySet, 0, count, resolveBuf, 0);
     encoder.copyBufferToBuffer(resolveBuf, 0, readBuf, 0, count * 8);
-    this.pending.push(
-      this.wait(() => readBuf.mapAsync(GPUMapMode.READ)).then(() => {
-        const t = new BigInt64Array(readBuf.getMappedRange());
-        labels.forEach((kernel, i) => this.add(kernel, Math.max(0, Number(t[2 * i + 1] - t[2 * i])) / 1e6));
-        readBuf.unmap();
-        readBuf.destroy();
-        resolveBuf.destroy();
-      }),
-    );
+    // Mapping must wait until the batch that copies into readBuf is submitted
+    // (a buffer pending a map cannot be used in a submit): see submitted().
+    this.toMap.push({ readBuf, resolveBuf, labels });
+  }
+
+  private toMap: { readBuf: GPUBuffer; resolveBuf: GPUBuffer; labels: string[] }[] = [];
+
+  private mapResolved(): void {
+    for (const { readBuf, resolveBuf, labels } of this.toMap.splice(0)) {
+      this.pending.push(
+        this.wait(() => readBuf.mapAsync(GPUMapMode.READ)).then(() => {
+          const t = new BigInt64Array(readBuf.getMappedRange());
+          labels.forEach((kernel, i) => this.add(kernel, Math.max(0, Number(t[2 * i + 1] - t[2 * i])) / 1e6));
+          readBuf.unmap();
+          readBuf.destroy();
+          resolveBuf.destroy();
+        }),
+      );
+    }
   }
 
   /** Called after a batch is submitted; in wall-clock mode times it. */
   submitted(queue: GPUQueue): void {
+    this.mapResolved();
     if (!this.active || this.timestamps || this.batchLabels.length === 0) return;
     const labels = this.batchLabels;
     this.batchLabels = [];
