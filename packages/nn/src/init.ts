@@ -128,3 +128,17 @@ export function xavierNormal_(t: Tensor, gain = 1.0, generator?: Generator): Ten
   const std = gain * Math.sqrt(2.0 / (fanIn + fanOut));
   return normal_(t, 0, std, generator);
 }
+
+/**
+ * The default initialisation of Linear and Conv2d in PyTorch
+ * (reset_parameters): kaiming-uniform weight with a = √5, bias uniform in
+ * ±1/√fan_in.
+ */
+export function defaultLayerInit_(weight: Tensor, bias: Tensor | null): void {
+  kaimingUniform_(weight, { a: Math.sqrt(5) });
+  if (bias) {
+    const [fanIn] = _calculateFanInAndFanOut(weight);
+    const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+    uniform_(bias, -bound, bound);
+  }
+}

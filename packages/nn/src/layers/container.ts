@@ -7,6 +7,20 @@ function indexOf(op: string, i: number, length: number): number {
 }
 
 /** Re-registers `modules` under keys '0', '1', ... (after an insert). */
+/** Registers `module` under the next index of a numbered container. */
+function appendTo<M extends Module>(container: M, module: Module): M {
+  container.registerModule(String(container._modules.size), module);
+  return container;
+}
+
+/** Inserts `module` before `index` in a numbered container, renumbering the rest. */
+function insertInto<M extends Module>(container: M, index: number, module: Module): M {
+  const list = [...container._modules.values()] as Module[];
+  list.splice(index < 0 ? index + list.length : index, 0, module);
+  renumber(container, list);
+  return container;
+}
+
 function renumber(m: Module, modules: Module[]): void {
   m._modules.clear();
   modules.forEach((child, i) => m.registerModule(String(i), child));
@@ -47,22 +61,18 @@ export class Sequential extends Module {
 
   /** Adds `module` at the end; returns this. */
   append(module: Module): this {
-    this.registerModule(String(this.length), module);
-    return this;
+    return appendTo(this, module);
   }
 
   /** Appends every module; returns this. */
   extend(modules: Iterable<Module>): this {
-    for (const m of modules) this.append(m);
+    for (const m of modules) appendTo(this, m);
     return this;
   }
 
   /** Inserts `module` before position `index`; returns this. */
   insert(index: number, module: Module): this {
-    const list = [...this._modules.values()] as Module[];
-    list.splice(index < 0 ? index + list.length : index, 0, module);
-    renumber(this, list);
-    return this;
+    return insertInto(this, index, module);
   }
 
   [Symbol.iterator](): Iterator<Module> {
@@ -98,21 +108,18 @@ export class ModuleList extends Module {
 
   /** Adds `module` at the end; returns this. */
   append(module: Module): this {
-    this.registerModule(String(this.length), module);
-    return this;
+    return appendTo(this, module);
   }
 
   /** Appends every module; returns this. */
   extend(modules: Iterable<Module>): this {
-    for (const m of modules) this.append(m);
+    for (const m of modules) appendTo(this, m);
     return this;
   }
 
   /** Inserts `module` before position `index`. */
   insert(index: number, module: Module): void {
-    const list = [...this._modules.values()] as Module[];
-    list.splice(index < 0 ? index + list.length : index, 0, module);
-    renumber(this, list);
+    insertInto(this, index, module);
   }
 
   [Symbol.iterator](): Iterator<Module> {

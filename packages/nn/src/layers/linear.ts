@@ -2,7 +2,7 @@ import { empty, linear, type Tensor } from '@kiln/core';
 import { Module } from '../module.js';
 import { parameter } from '../parameter.js';
 import { py } from '../repr.js';
-import { _calculateFanInAndFanOut, kaimingUniform_, uniform_ } from '../init.js';
+import { defaultLayerInit_ } from '../init.js';
 
 /**
  * Fully connected layer y = x Wᵀ + b (torch.nn.Linear): weight
@@ -25,12 +25,7 @@ export class Linear extends Module {
 
   /** Re-draws weight and bias with PyTorch's default initialisation. */
   resetParameters(): void {
-    kaimingUniform_(this.weight, { a: Math.sqrt(5) });
-    if (this.bias) {
-      const [fanIn] = _calculateFanInAndFanOut(this.weight);
-      const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
-      uniform_(this.bias, -bound, bound);
-    }
+    defaultLayerInit_(this.weight, this.bias);
   }
 
   override forward(x: Tensor): Tensor {
