@@ -4,33 +4,9 @@
  */
 import type { View } from '@kiln/core';
 
-/** Number of elements of `shape`. */
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
-}
-
-/** Row-major strides of `shape`. */
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    strides[d] = s;
-    s *= shape[d];
-  }
-  return strides;
-}
-
-/** True when `strides` are row-major for `shape` (size-1 dims may have any stride). */
-export function hasContiguousStrides(shape: readonly number[], strides: readonly number[]): boolean {
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    if (shape[d] !== 1 && strides[d] !== s) return false;
-    s *= shape[d];
-  }
-  return true;
-}
+// Shape arithmetic is core's; re-exported so kernel glue imports one module.
+export { numel, contiguousStrides, isContiguous as hasContiguousStrides } from '@kiln/core';
+import { isContiguous as hasContiguousStrides } from '@kiln/core';
 
 /** True when the view reads a dense row-major block (any offset). */
 export function isContiguous(v: View): boolean {
