@@ -21,6 +21,7 @@ export { CrossEntropyLoss, NLLLoss, MSELoss, type WeightedLossOptions } from './
 export * as functional from './functional.js';
 /** torch.nn.init in camelCase (in-place initialisers end in `_`). */
 export * as init from './init.js';
+export { skipInit } from './init.js';
 /** torch.optim: optimizers with parameter groups. */
 export * as optim from './optim/index.js';
 /** torch.optim.lr_scheduler. */

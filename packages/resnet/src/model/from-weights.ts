@@ -1,4 +1,5 @@
 import { KilnError } from '@kiln/core';
+import { skipInit } from '@kiln/nn';
 import type { RawTensor } from '../io/index.js';
 import { ResNet } from './resnet.js';
 
@@ -19,7 +20,8 @@ function blocksPerStage(keys: Iterable<string>): [number, number, number, number
 
 /**
  * The BasicBlock ResNet a state dict was saved from (resnet18 or resnet34,
- * any number of classes, read from `fc.weight`), freshly initialised on `device`.
+ * any number of classes, read from `fc.weight`) on `device`, built without
+ * drawing initial weights (the caller loads these weights into it).
  * @throws KilnError when the keys are not a BasicBlock ResNet's.
  */
 export function resnetForWeights(weights: Map<string, RawTensor>, opts: { device?: string } = {}): { model: ResNet; arch: string } {
@@ -29,5 +31,6 @@ export function resnetForWeights(weights: Map<string, RawTensor>, opts: { device
   if (!arch || !weights.has('conv1.weight') || !fc || fc.shape.length !== 2) {
     throw new KilnError('resnetForWeights', `the weights are not a torchvision resnet18/resnet34 state dict (blocks per stage [${layers.join(', ')}], ${fc ? `fc.weight [${fc.shape.join(', ')}]` : 'no fc.weight'})`);
   }
-  return { model: new ResNet(ARCHS[arch]!, { numClasses: fc.shape[0], device: opts.device }), arch };
+  const model = skipInit(() => new ResNet(ARCHS[arch]!, { numClasses: fc.shape[0], device: opts.device }));
+  return { model, arch };
 }
