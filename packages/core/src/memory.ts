@@ -17,6 +17,11 @@ export function untrackTensor(t: Tensor): void {
   scopes[scopes.length - 1]?.delete(t);
 }
 
+/** Called when a user-visible tensor was garbage-collected without dispose(). */
+export function collectedTensor(): void {
+  liveTensors--;
+}
+
 /** Exempts tensors from the enclosing tidy() scopes so they outlive it. */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);

@@ -325,6 +325,22 @@ export class Module {
     zeroGrads(this.parameters(), opts.setToNone ?? true);
   }
 
+  /**
+   * Frees every parameter, gradient and buffer of this module and its
+   * children now (as tf.js's model.dispose()): GPU memory returns to the
+   * pool at once instead of when the garbage collector finds the tensors.
+   * The module is unusable afterwards.
+   */
+  dispose(): void {
+    for (const m of this.modules()) {
+      for (const p of m._parameters.values()) {
+        p?.grad?.dispose();
+        p?.dispose();
+      }
+      for (const b of m._buffers.values()) b?.dispose();
+    }
+  }
+
   // ---------------------------------------------------------------- hooks
 
   /** Registers `hook(module, args)` to run before forward; returning an array replaces the arguments. */
