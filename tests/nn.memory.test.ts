@@ -36,7 +36,8 @@ describeEachBackend('nn training memory', webgpu, (device) => {
       x.dispose();
       y.dispose();
       opt.zeroGrad();
-      // Freed now, so the garbage collector cannot return it during a later measurement.
+      // Freed now, so the garbage collector cannot return them during a later measurement.
+      opt.dispose();
       model.dispose();
     });
   }

@@ -101,16 +101,25 @@ export function loadReference(name: string): ReferenceResult {
 }
 
 /**
+ * The one rule for suites that need reference outputs: run `fn` as a suite
+ * when `problem` is null; otherwise register it skipped with the reason
+ * (printed once), or as one failing test when KILN_REQUIRE_REFERENCE=1.
+ */
+export function describeWhenReady(title: string, problem: string | null, fn: () => void): void {
+  if (problem === null) describe(title, fn);
+  else if (referenceRequired) it(`${title} (KILN_REQUIRE_REFERENCE=1)`, () => { throw new Error(problem); });
+  else {
+    warnOnce(`[kiln] ${title} skipped: ${problem}`);
+    describe(title, () => it.skip(`skipped: ${problem}`, () => {}));
+  }
+}
+
+/**
  * `describe` over a generator's reference outputs. When they are missing or
  * stale the suite is registered skipped, the reason in its title, or as one
  * failing test when KILN_REQUIRE_REFERENCE=1.
  */
 export function describeReference(title: string, name: string, fn: (ref: ReferenceFile) => void): void {
   const loaded = loadReference(name);
-  if (loaded.ok) describe(title, () => fn(loaded.ref));
-  else if (referenceRequired) it(`${title} (KILN_REQUIRE_REFERENCE=1)`, () => { throw new Error(loaded.reason); });
-  else {
-    warnOnce(`[kiln] ${title} skipped: ${loaded.reason}`);
-    describe.skip(`${title} skipped: ${loaded.reason}`, () => {});
-  }
+  describeWhenReady(title, loaded.ok ? null : loaded.reason, () => fn((loaded as { ok: true; ref: ReferenceFile }).ref));
 }

@@ -17,11 +17,6 @@ export function untrackTensor(t: Tensor): void {
   scopes[scopes.length - 1]?.delete(t);
 }
 
-/** Called when a user-visible tensor was garbage-collected without dispose(). */
-export function collectedTensor(): void {
-  liveTensors--;
-}
-
 /** Exempts tensors from the enclosing tidy() scopes so they outlive it. */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);
@@ -80,7 +75,7 @@ export function tidy<T>(fn: () => T): T {
 
 /** Memory statistics (for a backend, or summed over all), PyTorch's memory_allocated in spirit. */
 export interface MemoryInfo {
-  /** User-visible tensors not yet disposed. */
+  /** User-visible tensors not yet disposed (one the garbage collector took without dispose() still counts: it leaked). */
   numTensors: number;
   /** Bytes held by live storages. */
   bytesInUse: number;

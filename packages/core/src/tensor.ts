@@ -4,7 +4,7 @@ import { DTYPES } from './dtype.js';
 import { AutogradError, DisposedError, KilnError, BackendError, ShapeError } from './errors.js';
 import { StorageRef } from './storage.js';
 import { isContiguous, numel, contiguousStrides } from './shape.js';
-import { trackTensor, untrackTensor, collectedTensor, tidy } from './memory.js';
+import { trackTensor, untrackTensor, tidy } from './memory.js';
 import { Node, type GradHook } from './autograd/node.js';
 import { needsGrad } from './autograd/record.js';
 import { runBackward } from './autograd/engine.js';
@@ -21,10 +21,7 @@ import type { Dims, ValuesIndices, VarOptions } from './ops/reduce.js';
 import { ones } from './ops/creation.js';
 
 /** Safety net: a tensor garbage-collected without dispose() still returns its memory. */
-const finalizer = new FinalizationRegistry<{ storage: StorageRef; tracked: boolean }>(({ storage, tracked }) => {
-  storage.release();
-  if (tracked) collectedTensor();
-});
+const finalizer = new FinalizationRegistry<StorageRef>((s) => s.release());
 
 /** Nested number arrays, as tolist() returns them. */
 export type NestedList = number | boolean | NestedList[];
@@ -62,7 +59,7 @@ export class Tensor {
     this.dtype = dtype;
     this._internal = internal;
     if (!internal) trackTensor(this);
-    finalizer.register(this, { storage, tracked: !internal }, this);
+    finalizer.register(this, storage, this);
   }
 
   /** @internal A tensor taking ownership of one reference to `storage`. */
@@ -540,7 +537,7 @@ export class Tensor {
     this._storage.release();
     finalizer.unregister(this);
     this._storage = storage;
-    finalizer.register(this, { storage, tracked: !this._internal }, this);
+    finalizer.register(this, storage, this);
     const self = this as { shape: readonly number[]; strides: readonly number[]; offset: number; dtype: DType };
     self.shape = source.shape;
     self.strides = source.strides;

@@ -6,21 +6,15 @@
  */
 import { CpuBackend, type DType, type TypedArray, type View } from '@kiln/core';
 import { describe, expect } from 'vitest';
+import { requireWebGPU } from '@kiln/test-helpers';
 import { initWebGPU, type WebGPUBackend } from '../src/index.js';
 import type { GPUStorage } from '../src/pool.js';
 
-async function tryInit(): Promise<WebGPUBackend | null> {
-  try {
-    return await initWebGPU();
-  } catch (e) {
-    if (process.env.KILN_REQUIRE_WEBGPU === '1') throw e;
-    console.warn(`[kernels] skipping WebGPU tests: no WebGPU adapter (${(e as Error).message}). Set KILN_REQUIRE_WEBGPU=1 to fail instead.`);
-    return null;
-  }
-}
-
-/** The shared WebGPU backend, or null when this machine has no adapter. */
-export const gpu = await tryInit();
+/**
+ * The shared WebGPU backend, or null when this machine has no adapter; the
+ * shared rule (tests/helpers) prints why, or fails under KILN_REQUIRE_WEBGPU=1.
+ */
+export const gpu: WebGPUBackend | null = (await requireWebGPU()) ? await initWebGPU() : null;
 /** `describe` when WebGPU is available, `describe.skip` otherwise. */
 export const gpuDescribe = gpu ? describe : describe.skip;
 export const cpu = new CpuBackend();

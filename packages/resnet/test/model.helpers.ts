@@ -2,9 +2,8 @@
 // gen_resnet.py's reference outputs and gen_resnet_io.py's weights live,
 // and small accessors over them. Not a test file itself.
 import { join } from 'node:path';
-import { describe, it } from 'vitest';
 import { fromArray, type Tensor } from '@kiln/core';
-import { loadReference, warnOnce, type RefCase, type ReferenceFile } from '@kiln/test-helpers';
+import { describeWhenReady, loadReference, type RefCase, type ReferenceFile } from '@kiln/test-helpers';
 import { loadWeights, resnet18, type ResNet } from '@kiln/resnet';
 import { REFERENCE_CACHE_DIR, referenceProblem } from '../../../scripts/reference-cache.mjs';
 
@@ -51,25 +50,16 @@ export interface ResnetReference {
 export function describeResnetReference(title: string, fn: (ref: ResnetReference) => void): void {
   const loaded = loadReference('resnet');
   const problem = loaded.ok ? referenceProblem('resnet_io') : loaded.reason;
-  if (problem === null && loaded.ok) {
-    const ref = loaded.ref;
-    describe(title, () =>
-      fn({
-        case: (name) => {
-          const c = ref.cases.find((k) => k.name === name);
-          if (!c) throw new Error(`gen_resnet.py wrote no case '${name}'`);
-          return named(ref, c);
-        },
-      }),
-    );
-  } else if (process.env.KILN_REQUIRE_REFERENCE === '1') {
-    it(`${title} (KILN_REQUIRE_REFERENCE=1)`, () => {
-      throw new Error(String(problem));
+  describeWhenReady(title, problem, () => {
+    const ref = (loaded as { ok: true; ref: ReferenceFile }).ref;
+    fn({
+      case: (name) => {
+        const c = ref.cases.find((k) => k.name === name);
+        if (!c) throw new Error(`gen_resnet.py wrote no case '${name}'`);
+        return named(ref, c);
+      },
     });
-  } else {
-    warnOnce(`[kiln] ${title} skipped: ${problem}`);
-    describe.skip(`${title} skipped: ${problem}`, () => {});
-  }
+  });
 }
 
 /** The seeded resnet18 from its .pth with gen_resnet.py's BatchNorm calibration on top, in eval mode. */

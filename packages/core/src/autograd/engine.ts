@@ -52,7 +52,7 @@ function applyHooks(hooks: readonly ((g: Tensor) => Tensor | void)[], grad: Tens
 export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): void {
   const rootNode = root.gradFn;
   if (!rootNode) {
-    if (root.requiresGrad) accumulateLeaf(root, grad.clone());
+    if (root.requiresGrad) accumulateLeaf(root, grad);
     return;
   }
   noGrad(() => {
@@ -109,7 +109,7 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
         drop(g);
         if (!retainGraph) node.releaseSaved();
       }
-      for (const [leaf, g] of leafPending) accumulateLeaf(leaf, g, own);
+      for (const [leaf, g] of leafPending) accumulateLeaf(leaf, g, own, (t) => owned.delete(t));
     } finally {
       for (const t of owned) t.dispose();
       for (const t of pending.values()) if (t !== grad) t.dispose();
@@ -123,11 +123,19 @@ function accumulateRetained(target: Tensor, g: Tensor): void {
   else target.grad = keep(g.clone());
 }
 
-function accumulateLeaf(leaf: Tensor, grad: Tensor, own?: (t: Tensor) => void): void {
+function accumulateLeaf(leaf: Tensor, grad: Tensor, own?: (t: Tensor) => void, release?: (t: Tensor) => boolean): void {
   if (leaf.isDisposed) throw new AutogradError('backward', 'a leaf tensor that requires grad was disposed before backward');
   const g = applyHooks(leaf._hooks, grad, own ?? (() => {}));
   const prev = leaf.grad;
   // Accumulate into the existing tensor, as PyTorch: references to .grad (an optimizer's) stay valid.
   if (prev && !prev.isDisposed && prev.device === g.device) prev.add_(g);
+  // A gradient the engine owns alone (no view or saved tensor shares its
+  // memory) becomes .grad as it is; anything shared is copied, so a later
+  // in-place accumulation cannot reach another tensor.
+  else if (release && ownsStorage(g) && release(g)) leaf.grad = keep(g);
   else leaf.grad = keep(g.clone());
+}
+
+function ownsStorage(t: Tensor): boolean {
+  return t._storage.refs === 1 && t.offset === 0 && t.isContiguous() && t.numel() === t._storage.data.size;
 }

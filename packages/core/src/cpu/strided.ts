@@ -1,6 +1,6 @@
 import type { View } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
-import { numel } from '../shape.js';
+import { isContiguous, numel } from '../shape.js';
 import type { CpuStorage } from './storage.js';
 
 /**
@@ -42,9 +42,12 @@ export function arr(v: View): TypedArray {
   return (v.storage as CpuStorage).data;
 }
 
-/** Reads a view into a fresh contiguous Float64-free array of its own dtype. */
+/** The elements of a view, row-major, in an array of its own dtype (read-only: may share storage). */
 export function gatherView(v: View): TypedArray {
   const src = arr(v);
+  // A dense view is already in this layout: hand out a window, not a copy
+  // (callers only read it).
+  if (isContiguous(v.shape, v.strides)) return src.subarray(v.offset, v.offset + numel(v.shape));
   const offs = offsetsOf(v.shape, v.strides, v.offset);
   const out = new (src.constructor as new (n: number) => TypedArray)(offs.length);
   for (let i = 0; i < offs.length; i++) out[i] = src[offs[i]!]!;

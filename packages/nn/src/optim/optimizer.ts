@@ -103,6 +103,18 @@ export abstract class Optimizer {
     return loss;
   }
 
+  /**
+   * Frees the per-parameter state tensors (momentum buffers, Adam moments)
+   * now instead of when the garbage collector finds them; the next step
+   * starts from fresh state, as after construction.
+   */
+  dispose(): void {
+    for (const s of this.state.values()) {
+      for (const v of Object.values(s)) if (v && typeof v === 'object' && (v as Tensor)._isKilnTensor) (v as Tensor).dispose();
+    }
+    this.state.clear();
+  }
+
   /** Updates one group's parameters (inside noGrad and tidy: keep() new state tensors). */
   protected abstract updateGroup(group: ParamGroup): void;
 

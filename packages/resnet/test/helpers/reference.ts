@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'vitest';
+import { describeWhenReady } from '@kiln/test-helpers';
 import { REFERENCE_CACHE_DIR, referenceProblem } from '../../../../scripts/reference-cache.mjs';
 
 /**
@@ -28,23 +28,10 @@ const PROBLEM = problem();
 /** True when the generator's output is present and current. */
 export const HAS_REFERENCE = PROBLEM === null;
 
-/** `describe` for suites that need the reference files. */
+/** `describe` for suites that need the reference files (the shared skip-or-fail rule). */
 export function describeWithReference(name: string, body: () => void): void {
-  if (PROBLEM === null) {
-    describe(name, body);
-  } else if (process.env.KILN_REQUIRE_REFERENCE === '1') {
-    describe(name, () => {
-      it('has the PyTorch reference files (KILN_REQUIRE_REFERENCE=1)', () => {
-        throw new Error(`${PROBLEM}; ${HOW}`);
-      });
-    });
-  } else {
-    // The body is not run: it reads reference files at collection time.
-    process.stderr.write(`[kiln] ${name} skipped: ${PROBLEM}; ${HOW}\n`);
-    describe(name, () => {
-      it.skip(`skipped: ${PROBLEM}; ${HOW}`, () => {});
-    });
-  }
+  // The body is only run when the files are there: it reads them at collection time.
+  describeWhenReady(name, PROBLEM === null ? null : `${PROBLEM}; ${HOW}`, body);
 }
 
 /** Bytes of a reference file (`sub` relative to REF_DIR). */
