@@ -3,6 +3,7 @@
 // need no build and every import of `@kiln/core` (from tests and from
 // @kiln/kernels alike) is the same module instance: the backend registry
 // is shared.
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { ensureRuntimeDir } from './scripts/runtime-dir.mjs';
@@ -12,13 +13,13 @@ ensureRuntimeDir(process.env);
 
 const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
 
+const packageDirs = readdirSync(fileURLToPath(new URL('./packages', import.meta.url)));
+
 export default defineConfig({
   resolve: {
     alias: {
-      '@kiln/core': src('core'),
-      '@kiln/kernels': src('kernels'),
-      '@kiln/nn': src('nn'),
-      '@kiln/resnet': src('resnet'),
+      // Every package under packages/: @kiln/<dir> -> packages/<dir>/src/index.ts.
+      ...Object.fromEntries(packageDirs.map((dir) => [`@kiln/${dir}`, src(dir)])),
       '@kiln/test-helpers': fileURLToPath(new URL('./tests/helpers/index.ts', import.meta.url)),
     },
   },

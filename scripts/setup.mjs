@@ -52,6 +52,14 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 `;
 
+/**
+ * Debian packages the tests and benchmarks use, installed from bookworm:
+ * PyTorch and torchvision (reference outputs), onnx (onnx.checker for
+ * exported models), OpenBLAS (so PyTorch's CPU peer is not on the netlib
+ * reference BLAS), Chromium (browser tests, driven by playwright-core).
+ */
+const DEBIAN_PACKAGES = ['python3-torch', 'python3-torchvision', 'python3-onnx', 'libopenblas0-pthread', 'chromium'];
+
 /** Installed version of a Debian package, or null. dpkg-query is instant; importing torch is not. */
 function debVersion(pkg) {
   const out = capture('dpkg-query', ['-W', '-f=${db:Status-Abbrev}|${Version}', pkg]);
@@ -72,8 +80,8 @@ function systemPackages() {
   const hasDpkg = capture('dpkg-query', ['--version']) !== null;
   const mesa = hasDpkg ? debVersion('mesa-vulkan-drivers') : null;
   const mesaOk = mesa !== null && Number.parseInt(mesa, 10) >= MESA_MIN_MAJOR;
-  const torchMissing = hasDpkg ? ['python3-torch', 'python3-torchvision'].filter((p) => !debVersion(p)) : [];
-  if (mesaOk && torchMissing.length === 0 && hasDpkg) return;
+  const debMissing = hasDpkg ? DEBIAN_PACKAGES.filter((p) => !debVersion(p)) : [];
+  if (mesaOk && debMissing.length === 0 && hasDpkg) return;
 
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !isDebianBookworm()) {
@@ -87,7 +95,7 @@ function systemPackages() {
       log(`missing: mesa-vulkan-drivers >= ${MESA_MIN_MAJOR} (installed: ${mesa ?? 'none'}); as root on Debian 12:`);
       log(`  add ${BACKPORTS_SOURCE} (suite bookworm-backports) and run apt-get install -t bookworm-backports mesa-vulkan-drivers`);
     }
-    if (torchMissing.length) log(`missing: ${torchMissing.join(' ')}; as root: apt-get install --no-install-recommends ${torchMissing.join(' ')}`);
+    if (debMissing.length) log(`missing: ${debMissing.join(' ')}; as root: apt-get install --no-install-recommends ${debMissing.join(' ')}`);
     return;
   }
 
@@ -102,9 +110,9 @@ function systemPackages() {
     log(`installing mesa-vulkan-drivers from bookworm-backports (installed: ${mesa ?? 'none'})`);
     run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', '-t', 'bookworm-backports', 'mesa-vulkan-drivers'], { env: aptEnv });
   }
-  if (torchMissing.length) {
-    log(`installing ${torchMissing.join(' ')}`);
-    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...torchMissing], { env: aptEnv });
+  if (debMissing.length) {
+    log(`installing ${debMissing.join(' ')}`);
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...debMissing], { env: aptEnv });
   }
 }
 
@@ -118,8 +126,14 @@ function pnpmVersionWanted() {
 }
 
 /** Every file whose change invalidates node_modules: the lockfile and all workspace manifests. */
+/** Workspace members (pnpm-workspace.yaml): packages/*, examples/*, web, benchmarks, tests. */
+function workspaceMembers() {
+  const under = (dir) => (existsSync(join(root, dir)) ? readdirSync(join(root, dir)).map((n) => join(dir, n)) : []);
+  return [...under('packages'), ...under('examples'), 'web', 'benchmarks', 'tests'].filter((m) => existsSync(join(root, m, 'package.json')));
+}
+
 function installInputs() {
-  const members = [...readdirSync(join(root, 'packages')).map((n) => join('packages', n)), 'benchmarks', 'tests'];
+  const members = workspaceMembers();
   const manifests = members.map((m) => join(m, 'package.json')).filter((f) => existsSync(join(root, f)));
   return ['pnpm-lock.yaml', 'pnpm-workspace.yaml', 'package.json', ...manifests];
 }
@@ -158,8 +172,7 @@ function build() {
   // `tsc -b` is incremental but still costs seconds per package on 2 cores;
   // skip it outright when no source is newer than the last successful build.
   const stampFile = join(root, 'node_modules', '.kiln-build-stamp');
-  const projects = [...readdirSync(join(root, 'packages')).map((n) => join('packages', n)), 'benchmarks']
-    .filter((p) => existsSync(join(root, p, 'package.json')));
+  const projects = workspaceMembers().filter((p) => p !== 'tests');
   const newest = Math.max(...projects.map((p) => newestMtime(join(root, p))), statSync(join(root, 'tsconfig.base.json')).mtimeMs);
   const distsExist = projects.every((p) => !existsSync(join(root, p, 'tsconfig.json')) || existsSync(join(root, p, 'dist')));
   if (distsExist && existsSync(stampFile) && statSync(stampFile).mtimeMs >= newest) return;
@@ -219,6 +232,17 @@ function referenceOutputs() {
 
 const t0 = Date.now();
 ensureRuntimeDir(process.env);
+if (process.argv.includes('--references')) {
+  // `node scripts/setup.mjs --references`: regenerate stale PyTorch outputs only
+  // (no apt, no install, no build), for work on a generator.
+  referenceOutputs();
+  if (failures.length) {
+    for (const f of failures) console.error(`[setup] FAILED: ${f}`);
+    process.exit(1);
+  }
+  log(`references ready (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  process.exit(0);
+}
 systemPackages();
 pnpmDependencies();
 // References before the build: they do not depend on it, and a broken build
