@@ -23,9 +23,10 @@ await describeBackends('dropout statistics', (device) => {
   for (const p of PS) {
     it(`p=${p}: zeroes a fraction p, scales survivors by 1/(1-p), and backpropagates the same mask`, async () => {
       count(device);
-      await kiln.tidy(async () => {
-        const x = kiln.rand([N], { device, generator: new kiln.Generator(7) }).add(0.5).detach().requiresGrad_();
-        const y = kiln.dropout(x, p, true, new kiln.Generator(123));
+      // Scopes are synchronous (no tidy across await): `using` frees x and y at the end.
+      {
+        using x = kiln.tidy(() => kiln.rand([N], { device, generator: new kiln.Generator(7) }).add(0.5).detach().requiresGrad_());
+        using y = kiln.dropout(x, p, true, new kiln.Generator(123));
         const xs = await x.toArray();
         const ys = await y.toArray();
         let zeros = 0;
@@ -42,41 +43,41 @@ await describeBackends('dropout statistics', (device) => {
         expect(Math.abs(zeros / N - p), `zeroed fraction ${zeros / N} vs p=${p}`).toBeLessThan(5 * sigma);
         expectClose(kept, expectedKept, { rtol: 1e-6, atol: 0 }, 'survivors');
 
-        y.backward(kiln.onesLike(y));
-        const g = await x.grad!.toArray();
+        kiln.tidy(() => y.backward(kiln.onesLike(y)));
+        using grad = x.grad!;
+        const g = await grad.toArray();
         const scale = Math.fround(1 / (1 - p));
         const expectedGrad = Array.from(ys, (v) => (v === 0 ? 0 : scale));
         expectClose(g, expectedGrad, SCALE_TOL, 'gradient (mask / (1-p))');
-        x.grad!.dispose();
-      });
+      }
     });
   }
 
   it('the same seed gives the same mask; another seed another', async () => {
     count(device);
-    await kiln.tidy(async () => {
+    const masks = kiln.tidy(() => {
       const x = kiln.ones([1000], { device });
-      const a = await kiln.dropout(x, 0.5, true, new kiln.Generator(42)).toArray();
-      const b = await kiln.dropout(x, 0.5, true, new kiln.Generator(42)).toArray();
-      const c = await kiln.dropout(x, 0.5, true, new kiln.Generator(43)).toArray();
-      expect(Array.from(a)).toEqual(Array.from(b));
-      expect(Array.from(a)).not.toEqual(Array.from(c));
+      return [42, 42, 43].map((seed) => kiln.dropout(x, 0.5, true, new kiln.Generator(seed)));
     });
+    const [a, b, c] = await Promise.all(masks.map((m) => m.toArray()));
+    for (const m of masks) m.dispose();
+    expect(Array.from(a!)).toEqual(Array.from(b!));
+    expect(Array.from(a!)).not.toEqual(Array.from(c!));
   });
 
   it('eval mode and p=0 are the identity (values and gradient); p=1 zeroes everything', async () => {
     count(device);
-    await kiln.tidy(async () => {
-      const x = kiln.randn([4, 5], { device, generator: new kiln.Generator(3) }).requiresGrad_();
-      const xs = Array.from(await x.toArray());
-      const evalOut = kiln.dropout(x, 0.5, false);
-      expect(Array.from(await evalOut.toArray())).toEqual(xs);
-      expect(Array.from(await kiln.dropout(x, 0, true).toArray())).toEqual(xs);
-      expect(Array.from(await kiln.dropout(x, 1, true).toArray()).every((v) => v === 0)).toBe(true);
-      evalOut.sum().backward();
-      expect(Array.from(await x.grad!.toArray())).toEqual(xs.map(() => 1));
-      x.grad!.dispose();
-    });
+    using x = kiln.randn([4, 5], { device, generator: new kiln.Generator(3) }).requiresGrad_();
+    const xs = Array.from(await x.toArray());
+    using evalOut = kiln.dropout(x, 0.5, false);
+    using p0 = kiln.dropout(x, 0, true);
+    using p1 = kiln.dropout(x, 1, true);
+    expect(Array.from(await evalOut.toArray())).toEqual(xs);
+    expect(Array.from(await p0.toArray())).toEqual(xs);
+    expect(Array.from(await p1.toArray()).every((v) => v === 0)).toBe(true);
+    kiln.tidy(() => evalOut.sum().backward());
+    using grad = x.grad!;
+    expect(Array.from(await grad.toArray())).toEqual(xs.map(() => 1));
   });
 
   it('rejects p outside [0, 1] naming the op', () => {

@@ -40,20 +40,28 @@ export async function expectTensor(t: Tensor, rec: TensorRecord, ref: ReferenceF
 export async function runTableCase(ref: ReferenceFile, c: RefCase, device: string, table: Table): Promise<void> {
   const spec = table[c.op];
   if (!spec) throw new Error(`no Kiln mapping for reference op '${c.op}'`);
-  await kiln.tidy(async () => {
-    const leaves = c.inputs.map((rec) => upload(ref, rec, device, rec.requiresGrad));
-    const operands = leaves.map((leaf, i) => applyView(leaf, c.inputs[i]!.view));
-
-    const result = spec.run(operands, c.args, device);
-    const outs = Array.isArray(result) ? result : [result];
+  // Kiln's scopes are synchronous: the forward runs in one tidy, the
+  // backward in another, and the checks await between them; what the scopes
+  // return is freed once the case is done, pass or fail.
+  const held: Tensor[] = [];
+  try {
+    const { leaves, outs } = kiln.tidy(() => {
+      const leaves = c.inputs.map((rec) => upload(ref, rec, device, rec.requiresGrad));
+      const operands = leaves.map((leaf, i) => applyView(leaf, c.inputs[i]!.view));
+      const result = spec.run(operands, c.args, device);
+      return { leaves, outs: Array.isArray(result) ? result : [result] };
+    });
+    held.push(...leaves, ...outs);
     expect(outs.length, 'number of outputs').toBe(c.outputs.length);
     for (let i = 0; i < outs.length; i++) await expectTensor(outs[i]!, c.outputs[i]!, ref, spec.tol, `output ${i}`);
 
     if (!c.grads.some((g) => g !== null)) return;
-    // Backpropagate sum_i outs[i] * gradOutputs[i], the quantity PyTorch differentiated.
-    const differentiable = outs.flatMap((o, i) => (c.gradOutputs[i] ? [{ out: o, gout: upload(ref, c.gradOutputs[i]!, device) }] : []));
-    if (differentiable.length === 1) differentiable[0]!.out.backward(differentiable[0]!.gout);
-    else differentiable.map(({ out, gout }) => out.mul(gout).sum()).reduce((a, b) => a.add(b)).backward();
+    kiln.tidy(() => {
+      // Backpropagate sum_i outs[i] * gradOutputs[i], the quantity PyTorch differentiated.
+      const differentiable = outs.flatMap((o, i) => (c.gradOutputs[i] ? [{ out: o, gout: upload(ref, c.gradOutputs[i]!, device) }] : []));
+      if (differentiable.length === 1) differentiable[0]!.out.backward(differentiable[0]!.gout);
+      else differentiable.map(({ out, gout }) => out.mul(gout).sum()).reduce((a, b) => a.add(b)).backward();
+    });
 
     const gradTol = spec.gradTol ?? spec.tol;
     for (let i = 0; i < leaves.length; i++) {
@@ -61,8 +69,10 @@ export async function runTableCase(ref: ReferenceFile, c: RefCase, device: strin
       if (!expected) continue;
       const grad = leaves[i]!.grad;
       expect(grad, `input ${i}: .grad after backward()`).toBeTruthy();
+      held.push(grad!);
       await expectTensor(grad!, expected, ref, gradTol, `grad of input ${i}`);
-      grad!.dispose();
     }
-  });
+  } finally {
+    for (const t of held) t.dispose();
+  }
 }

@@ -1,6 +1,7 @@
 import type { Tensor } from './tensor.js';
 import { listBackends, getBackend } from './backend.js';
 import { liveBytes } from './storage.js';
+import { asyncBodyError, isThenable } from './scope.js';
 
 const scopes: Set<Tensor>[] = [];
 let liveTensors = 0;
@@ -38,7 +39,18 @@ function collect(value: unknown, out: Set<Tensor>, seen = new Set<unknown>()): v
 /**
  * Runs `fn` and disposes every tensor it created except those it returns
  * (found in arrays, maps and plain objects) and those passed to keep().
- * Async functions are awaited, their tensors disposed when they settle.
+ * Tidy scopes nest: a returned tensor joins the enclosing scope.
+ *
+ * `fn` must be synchronous. A function that returns a promise is rejected
+ * with a KilnError (after the tensors it created so far are disposed):
+ * across an `await` other tasks' tensors would land in this scope and be
+ * disposed by it. Keep the tensor work in a synchronous tidy and await
+ * outside it; `using` and dispose() free results across awaits:
+ *
+ * ```ts
+ * using y = tidy(() => model.call(x).softmax(1)); // intermediates freed here
+ * console.log(await y.toArray());                  // y freed at the block's end
+ * ```
  */
 export function tidy<T>(fn: () => T): T {
   const scope = new Set<Tensor>();
@@ -60,18 +72,16 @@ export function tidy<T>(fn: () => T): T {
     finish(undefined);
     throw e;
   }
-  if (result instanceof Promise) {
-    return result.then(
-      (r) => (finish(r), r),
-      (e) => {
-        finish(undefined);
-        throw e;
-      },
-    ) as T;
+  if (isThenable(result)) {
+    finish(undefined);
+    throw asyncBodyError('tidy', result, ASYNC_TIDY_ADVICE);
   }
   finish(result);
   return result;
 }
+
+const ASYNC_TIDY_ADVICE =
+  "tensors other tasks create while it waits would be disposed by it. Do the tensor work in a synchronous tidy and await outside it (`using y = tidy(() => f(x)); await y.toArray();`), or dispose() explicitly";
 
 /** Memory statistics (for a backend, or summed over all), PyTorch's memory_allocated in spirit. */
 export interface MemoryInfo {

@@ -112,6 +112,9 @@ function checkName(m: Module, kind: string, name: string): void {
   if (name in m && !isMember(m, name)) throw new KilnError(`register${kind}`, `attribute '${name}' already exists`);
 }
 
+/** Modules whose to() has not finished, with the device they are moving to. */
+const moving = new WeakMap<Module, string>();
+
 /**
  * Base class of every layer and model (torch.nn.Module). Assigning a Module
  * or a {@link parameter} to a property registers it, so class fields work:
@@ -150,6 +153,11 @@ export class Module {
 
   /** Runs forward with its hooks (PyTorch's `module(x)`). */
   call(...args: Parameters<this['forward']>): ReturnType<this['forward']> {
+    const target = moving.get(this);
+    if (target !== undefined) {
+      // Half its tensors would be on the old device and half on the new one.
+      throw new KilnError('Module.call', `${this._getName()} is being moved to '${target}' by to(), which has not finished: await model.to('${target}') before calling it`);
+    }
     let a: unknown[] = args;
     for (const hook of [...this._forwardPreHooks.values()]) {
       const r = hook(this, a);
@@ -387,6 +395,8 @@ export class Module {
    * Moves every parameter and buffer to `device` ('cpu', 'webgpu') in
    * place, as PyTorch: each tensor object stays the same (optimizers built
    * before the move keep working). Gradients move with their parameters.
+   * Await it before using the model: until it settles, `call()` on the
+   * module or any submodule throws a KilnError, and so does another `to()`.
    */
   async to(device: string): Promise<this> {
     // Tensors keep their identity (set_ swaps in the moved storage), so an
@@ -396,13 +406,22 @@ export class Module {
       t.set_(moved);
       moved.dispose();
     };
-    for (const m of this.modules()) {
-      for (const p of m._parameters.values()) {
-        if (!p || p.device === device) continue;
-        await move(p);
-        if (p.grad) await move(p.grad);
+    const modules = [...this.modules()];
+    const busy = modules.find((m) => moving.has(m));
+    if (busy) throw new KilnError('Module.to', `${busy._getName()} is already being moved to '${moving.get(busy)}': await that to() before starting another`);
+    // Until every tensor has moved, call() on this module or any submodule throws.
+    for (const m of modules) moving.set(m, device);
+    try {
+      for (const m of modules) {
+        for (const p of m._parameters.values()) {
+          if (!p || p.device === device) continue;
+          await move(p);
+          if (p.grad) await move(p.grad);
+        }
+        for (const b of m._buffers.values()) if (b && b.device !== device) await move(b);
       }
-      for (const b of m._buffers.values()) if (b && b.device !== device) await move(b);
+    } finally {
+      for (const m of modules) moving.delete(m);
     }
     return this;
   }

@@ -1,3 +1,5 @@
+import { asyncBodyError, isThenable } from '../scope.js';
+
 let enabled = true;
 
 /** True when ops record the autograd graph (PyTorch's torch.is_grad_enabled). */
@@ -12,30 +14,34 @@ export function setGradEnabled(value: boolean): boolean {
   return prev;
 }
 
-function runWithMode<T>(mode: boolean, fn: () => T): T {
+function runWithMode<T>(scope: string, mode: boolean, fn: () => T): T {
   const prev = setGradEnabled(mode);
   let result: T;
   try {
     result = fn();
-  } catch (e) {
+  } finally {
     setGradEnabled(prev);
-    throw e;
   }
-  if (result instanceof Promise) {
-    // An async body keeps the mode until it settles; other code running in
-    // between sees the same mode, as with a global flag in PyTorch.
-    return result.finally(() => setGradEnabled(prev)) as T;
-  }
-  setGradEnabled(prev);
+  if (isThenable(result)) throw asyncBodyError(scope, result, ASYNC_MODE_ADVICE);
   return result;
 }
 
-/** Runs `fn` without recording gradients (torch.no_grad()). */
+const ASYNC_MODE_ADVICE =
+  'grad mode is one global flag, so while it waits other tasks would run in its mode, and overlapping bodies would restore it out of order. Keep the body synchronous and await outside it (`const y = noGrad(() => model.call(x)); await y.toArray();`), or set the mode yourself with setGradEnabled()';
+
+/**
+ * Runs `fn` without recording gradients (torch.no_grad()) and returns its
+ * result. `fn` must be synchronous: one that returns a promise is rejected
+ * with a KilnError (grad mode is restored first), see tidy()'s note.
+ */
 export function noGrad<T>(fn: () => T): T {
-  return runWithMode(false, fn);
+  return runWithMode('noGrad', false, fn);
 }
 
-/** Runs `fn` with gradient recording on, even inside noGrad (torch.enable_grad()). */
+/**
+ * Runs `fn` with gradient recording on, even inside noGrad
+ * (torch.enable_grad()). `fn` must be synchronous, as for {@link noGrad}.
+ */
 export function enableGrad<T>(fn: () => T): T {
-  return runWithMode(true, fn);
+  return runWithMode('enableGrad', true, fn);
 }
