@@ -31,7 +31,7 @@ export { tidy, keep, memory, type MemoryInfo } from './memory.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode.js';
 export { Node, type GradHook, type BackwardFn } from './autograd/node.js';
-export { withTracer, type TracedOp } from './ops/trace.js';
+export { withTracer, isTracing, untraced, tracedAs, type TracedOp, type Tracer } from './ops/trace.js';
 export type { TensorOrScalar } from './ops/util.js';
 export {
   tensor,

@@ -7,6 +7,7 @@ import { isContiguous, numel, contiguousStrides } from './shape.js';
 import { trackTensor, untrackTensor, tidy } from './memory.js';
 import { Node, type GradHook } from './autograd/node.js';
 import { needsGrad } from './autograd/record.js';
+import { isTracing, traceAssign } from './ops/trace.js';
 import { runBackward } from './autograd/engine.js';
 import { getBackend } from './backend.js';
 import * as un from './ops/unary.js';
@@ -120,6 +121,7 @@ export class Tensor {
   _inPlace(op: string, operands: readonly unknown[], outOfPlace: (self: Tensor) => Tensor, direct: () => void): this {
     this._checkAlive(op);
     if (!needsGrad(this, ...operands)) {
+      if (isTracing()) return this._inPlaceTraced(op, outOfPlace);
       direct();
       this._storage.bumpVersion();
       return this;
@@ -138,6 +140,17 @@ export class Tensor {
     const node = r.gradFn;
     if (node) node.refs++;
     this._setGradFn(node);
+    traceAssign(this, r, op);
+    r.dispose();
+    return this;
+  }
+
+  /** An in-place op under a tracer: traced as the value it produces, then written into this storage. */
+  private _inPlaceTraced(op: string, outOfPlace: (self: Tensor) => Tensor): this {
+    const r = outOfPlace(this);
+    this._storage.backend.copy(r._view(), this._view());
+    this._storage.bumpVersion();
+    traceAssign(this, r, op);
     r.dispose();
     return this;
   }

@@ -102,7 +102,9 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
   const needDx = input.requiresGrad;
   const needDw = weight.requiresGrad;
   const saved = [...(needDw ? [input] : []), ...(needDx ? [weight] : [])];
-  return finish(out, 'conv2d', [input, weight, bias], { ...p }, saved, (g, s) => {
+  // The fused residual and ReLU are part of the traced op (an exporter emits them as Add and Relu).
+  const traced = epilogue?.residual || epilogue?.relu ? { ...p, relu: epilogue.relu ?? false } : { ...p };
+  return finish(out, 'conv2d', [input, weight, bias, epilogue?.residual ?? null], traced, saved, (g, s) => {
     const x = needDw ? s[0] : null;
     const w = needDx ? s[needDw ? 1 : 0] : null;
     const gc = g.contiguous();
@@ -117,6 +119,6 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
       backend.conv2dBackwardWeight(x!._view(), gc._view(), dw._view(), p);
     }
     const db = bias?.requiresGrad ? g.sum([0, 2, 3]) : null;
-    return [dx, dw, db];
+    return [dx, dw, db, null];
   });
 }

@@ -4,6 +4,7 @@ import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { tidy } from '../memory.js';
 import { rand } from './creation.js';
 import type { Generator } from '../random.js';
+import { tracedAs } from './trace.js';
 
 /** y = x @ weightᵀ + bias over the last dim of x (torch.nn.functional.linear). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
@@ -14,10 +15,12 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   }
   if (bias && (bias.dim() !== 1 || bias.shape[0] !== weight.shape[0])) throw new ShapeError('linear', `expected bias of shape [${weight.shape[0]}], got ${fmtShape(bias.shape)}`);
   if (x.dtype !== 'float32') throw new DTypeError('linear', `expected float32 input, got ${x.dtype}`);
-  return tidy(() => {
-    const y = x.matmul(weight.mT);
-    return bias ? y.add(bias) : y;
-  });
+  return tracedAs('linear', [x, weight, bias ?? null], {}, () =>
+    tidy(() => {
+      const y = x.matmul(weight.mT);
+      return bias ? y.add(bias) : y;
+    }),
+  );
 }
 
 /**

@@ -6,6 +6,8 @@ import { tidy } from '../memory.js';
 import { commonBackend, empty } from './util.js';
 import { finish, needsGrad } from '../autograd/record.js';
 import type { Backend, View } from '../backend.js';
+import { isRecomputing } from '../autograd/recompute.js';
+import { tracedAs, untraced } from './trace.js';
 
 /** Options of batchNorm, as torch.nn.functional.batch_norm. */
 export interface BatchNormOptions {
@@ -43,57 +45,62 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   const bshape = x.shape.map((s, i) => (i === 1 ? s : 1));
   const backend = commonBackend('batchNorm', [x, runningMean, runningVar, opts.weight, opts.bias]);
   const { weight, bias } = opts;
+  // What a tracer sees: one batchNorm with its affine and statistics; the scale/shift helpers stay internal.
+  const tracedInputs = [x, weight ?? null, bias ?? null, runningMean, runningVar];
   if (!training) {
     const needAffineGrad = needsGrad(weight, bias);
     // Eval with a trainable affine: compose (autograd derives every gradient).
     if (needAffineGrad) {
-      return tidy(() => {
-        let y = x.sub(runningMean!.reshape(bshape)).mul(runningVar!.add(eps).rsqrt().reshape(bshape));
-        if (weight) y = y.mul(weight.reshape(bshape));
-        return bias ? y.add(bias.reshape(bshape)) : y;
-      });
+      return tracedAs('batchNorm', tracedInputs, { training, eps }, () =>
+        tidy(() => {
+          let y = x.sub(runningMean!.reshape(bshape)).mul(runningVar!.add(eps).rsqrt().reshape(bshape));
+          if (weight) y = y.mul(weight.reshape(bshape));
+          return bias ? y.add(bias.reshape(bshape)) : y;
+        }),
+      );
     }
     // Eval: one fused pass, y = x * scale[c] + shift[c].
-    const { scale, shift } = noGrad(() =>
+    const { scale, shift } = untraced(() => noGrad(() =>
       tidy(() => {
         const sc = weight ? runningVar!.add(eps).rsqrt().mul(weight) : runningVar!.add(eps).rsqrt();
         const sh = bias ? bias.sub(runningMean!.mul(sc)) : runningMean!.mul(sc).neg();
         return { scale: sc, shift: sh };
       }),
-    );
-    const out = affine(x, scale, shift, backend);
-    const result = finish(out, 'batchNorm', [x], { training, eps }, [scale], (g, [sc]) => [affineOf(g, sc!, null, backend)]);
+    ));
+    const out = untraced(() => affine(x, scale, shift, backend));
+    const result = finish(out, 'batchNorm', tracedInputs, { training, eps }, [scale], (g, [sc]) => [affineOf(g, sc!, null, backend), null, null, null, null]);
     scale.dispose();
     shift.dispose();
     return result;
   }
   // Training: batch statistics in one fused reduction, normalisation in one pass.
-  const xc = x.contiguous();
+  const xc = untraced(() => x.contiguous());
   const x3 = as3d(xc, C);
   const mean = empty([C], 'float32', backend);
   const variance = empty([C], 'float32', backend);
   backend.batchNormStats(x3, mean._view(), variance._view());
-  const { invStd, scale, shift } = noGrad(() =>
+  const { invStd, scale, shift } = untraced(() => noGrad(() =>
     tidy(() => {
       const is = variance.add(eps).rsqrt();
       const sc = weight ? is.mul(weight) : is;
       const sh = bias ? bias.sub(mean.mul(sc)) : mean.mul(sc).neg();
       return { invStd: is, scale: sc === is ? is.clone() : sc, shift: sh };
     }),
-  );
-  if (runningMean && runningVar) {
-    noGrad(() =>
+  ));
+  // A checkpoint's recomputation must not count the batch a second time.
+  if (runningMean && runningVar && !isRecomputing()) {
+    untraced(() => noGrad(() =>
       tidy(() => {
         const m = opts.momentum === null ? 1 / ((opts.numBatchesTracked ?? 0) + 1) : (opts.momentum ?? 0.1);
         runningMean.mul_(1 - m).add_(mean.mul(m));
         runningVar.mul_(1 - m).add_(variance.mul((m * count) / (count - 1)));
       }),
-    );
+    ));
   }
-  const out = affine(xc, scale, shift, backend);
+  const out = untraced(() => affine(xc, scale, shift, backend));
   const needX = x.requiresGrad;
   const saved = [xc, mean, invStd, scale];
-  const result = finish(out, 'batchNorm', [x, weight, bias], { training, eps }, saved, (g, [sx, smean, sinv, sscale]) => {
+  const result = finish(out, 'batchNorm', tracedInputs, { training, eps }, saved, (g, [sx, smean, sinv, sscale]) => {
     const g3 = as3d(g.contiguous(), C);
     const x3s = as3d(sx!, C);
     const sumDy = empty([C], 'float32', backend);
@@ -104,7 +111,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
       dx = empty(x.shape, 'float32', backend);
       backend.batchNormBackwardInput(g3, x3s, smean!._view(), sinv!._view(), sscale!._view(), sumDy._view(), sumDyXhat._view(), as3d(dx, C));
     }
-    return [dx, weight?.requiresGrad ? sumDyXhat : null, bias?.requiresGrad ? sumDy : null];
+    return [dx, weight?.requiresGrad ? sumDyXhat : null, bias?.requiresGrad ? sumDy : null, null, null];
   });
   if (xc !== x) xc.dispose();
   for (const t of [mean, variance, invStd, scale, shift]) t.dispose();

@@ -8,6 +8,7 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../memory.js';
 import { zeros } from './creation.js';
 import { where } from './binary.js';
+import { tracedAs } from './trace.js';
 
 /** True where x is neither infinite nor NaN (inf - inf and NaN - NaN are NaN). */
 export function isfinite(x: Tensor): Tensor {
@@ -197,18 +198,22 @@ export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
 export function softmax(x: Tensor, dim: number): Tensor {
   checkAlive('softmax', x);
   const [d] = resolveDims('softmax', x, dim);
-  return tidy(() => {
-    const e = x.sub(stableShift(x, [d!])).exp();
-    return e.div(e.sum(d, true));
-  });
+  return tracedAs('softmax', [x], { dim: d }, () =>
+    tidy(() => {
+      const e = x.sub(stableShift(x, [d!])).exp();
+      return e.div(e.sum(d, true));
+    }),
+  );
 }
 
 /** log(softmax(x)) along dim, computed stably. */
 export function logSoftmax(x: Tensor, dim: number): Tensor {
   checkAlive('logSoftmax', x);
   const [d] = resolveDims('logSoftmax', x, dim);
-  return tidy(() => {
-    const shifted = x.sub(stableShift(x, [d!]));
-    return shifted.sub(shifted.exp().sum(d, true).log());
-  });
+  return tracedAs('logSoftmax', [x], { dim: d }, () =>
+    tidy(() => {
+      const shifted = x.sub(stableShift(x, [d!]));
+      return shifted.sub(shifted.exp().sum(d, true).log());
+    }),
+  );
 }

@@ -4,6 +4,7 @@ import { normalizeDim, normalizeDims, inferShape, viewStrides, isContiguous, che
 import { finish } from '../autograd/record.js';
 import { commonBackend, empty } from './util.js';
 import { noGrad } from '../autograd/grad-mode.js';
+import { tracedAs } from './trace.js';
 
 /** x viewed as `shape` without copying; throws when strides do not allow it (torch.view). */
 export function view(x: Tensor, shape: readonly number[]): Tensor {
@@ -161,7 +162,7 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
   const e = normalizeDim('flatten', endDim, x.dim());
   if (s > e) throw new KilnError('flatten', `flatten() has invalid args: start_dim (${startDim}) cannot come after end_dim (${endDim})`);
   const merged = numel(x.shape.slice(s, e + 1));
-  return reshape(x, [...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)]);
+  return tracedAs('flatten', [x], { startDim: s, endDim: e }, () => reshape(x, [...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)]));
 }
 
 /** Dim `dim` split into `sizes` (torch.unflatten). */
