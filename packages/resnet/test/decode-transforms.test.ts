@@ -1,4 +1,5 @@
 // Image decoding limits and transform edge cases that need no reference files.
+import { encode as encodePng } from 'fast-png';
 import { zlibSync } from 'fflate';
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
@@ -52,6 +53,27 @@ describe('decodeImage limits and errors', () => {
     const img = decodeImage(new Uint8Array(jpg));
     expect(img).toMatchObject({ format: 'jpeg', width: 8, height: 6 });
     expect(Math.abs(img.data[0]! - 90)).toBeLessThanOrEqual(2);
+  });
+
+  it('decodes Adam7-interlaced PNGs to the same pixels as plain ones (8 and 16 bit)', () => {
+    const img = gradient(37, 23);
+    for (const depth of [8, 16] as const) {
+      const data = depth === 8 ? img.data : Uint16Array.from(img.data, (v) => v * 256 + 3);
+      const plain = decodeImage(encodePng({ width: 37, height: 23, data, depth, channels: 3 }));
+      const interlaced = decodeImage(encodePng({ width: 37, height: 23, data, depth, channels: 3 }, { interlace: 'Adam7' }));
+      expect(plain.data).toEqual(img.data); // 16 bit: PIL keeps the high byte, (v * 256 + 3) >> 8 = v
+      expect(interlaced.data).toEqual(img.data);
+    }
+  });
+
+  it('rejects an interlaced PNG below 8 bits per sample rather than misreading it', () => {
+    const png = craftedPng(8, 8, zlibSync(new Uint8Array(16)), 1);
+    png[8 + 8 + 8] = 4; // IHDR bit depth: 4
+    expect(() => decodeImage(png)).toThrow(/interlaced PNGs with 4-bit samples are not supported/);
+  });
+
+  it('rejects PNG data that inflates to less than the header implies', () => {
+    expect(() => decodeImage(craftedPng(10, 10, zlibSync(new Uint8Array(100))))).toThrow(/short of the 310/);
   });
 
   it('rejects unknown formats by their magic bytes', () => {

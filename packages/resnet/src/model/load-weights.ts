@@ -65,9 +65,18 @@ export function readWeights(bytes: Uint8Array, opts: ReadWeightsOptions = {}): M
   throw new FormatError('loadWeights', `${source} is neither a PyTorch .pth (zip) nor a .safetensors file (first bytes ${[...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ')})`);
 }
 
-/** Reads a file (Node only: `node:fs` is imported on demand so browsers never load it). */
+/**
+ * Reads a file (Node only). `node:fs/promises` is imported on demand through
+ * a variable specifier, so browser bundlers neither follow nor reject it; in
+ * a page a path is refused with a message saying to pass the file's bytes.
+ */
 export async function readFileBytes(path: string, op = 'loadWeights'): Promise<Uint8Array> {
-  const { readFile } = await import('node:fs/promises');
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  if (typeof proc?.versions?.node !== 'string') {
+    throw new KilnError(op, `cannot read '${path}': file paths need Node; in a browser pass the file's bytes (new Uint8Array(await file.arrayBuffer()))`);
+  }
+  const fsModule = 'node:fs/promises';
+  const { readFile } = (await import(/* @vite-ignore */ fsModule)) as typeof import('node:fs/promises');
   try {
     return new Uint8Array(await readFile(path));
   } catch (e) {
@@ -80,7 +89,7 @@ export async function readFileBytes(path: string, op = 'loadWeights'): Promise<U
 /**
  * Loads PyTorch weights into `model` (torchvision's resnet18-f37072fd.pth,
  * a `torch.save(model.state_dict())` file, or .safetensors), from a path
- * (Node) or the file's bytes. Tensors are created on the device of the
+ * (Node only) or the file's bytes (anywhere, a browser included). Tensors are created on the device of the
  * model's parameters. Like PyTorch's `load_state_dict`, strict loading
  * fails listing every missing key, unexpected key and shape mismatch at once.
  *

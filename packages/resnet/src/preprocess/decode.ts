@@ -1,6 +1,6 @@
+import { decode as decodePngData, type DecodedPng } from 'fast-png';
 import { unzlibSync } from 'fflate';
 import jpeg from 'jpeg-js';
-import pngjs from 'pngjs';
 import { FormatError } from '@kiln/core';
 import type { RgbImage } from './image.js';
 import { canConvertLikeLibjpeg, libjpegColor, readJpegLayout } from './jpeg-color.js';
@@ -9,16 +9,21 @@ import { canConvertLikeLibjpeg, libjpegColor, readJpegLayout } from './jpeg-colo
  * PNG and JPEG decoding to RGB, matching what `Image.open(f).convert('RGB')`
  * gives in Pillow: grey is replicated, alpha is dropped (not composited),
  * palettes are looked up, 1/2/4-bit grey is scaled like PIL's unpackers.
- * PNG output equals PIL's byte for byte. JPEG entropy decoding and IDCT are
+ * PNG output equals PIL's byte for byte: fast-png (pure TypeScript, no Node
+ * built-ins) inflates and unfilters, and the conversion to RGB below follows
+ * PIL. Interlaced PNGs below 8 bits per sample are rejected: fast-png's Adam7
+ * path assumes whole-byte pixels. JPEG entropy decoding and IDCT are
  * jpeg-js's; for ordinary YCbCr files chroma upsampling and colour conversion
  * are redone the way libjpeg-turbo does them (jpeg-color.ts), leaving only
  * IDCT rounding differences of about a level (measured in
  * test/preprocess.test.ts). Other JPEGs (CMYK, Adobe-marked) use jpeg-js's
  * own conversion and differ more.
  *
+ * Works on `Uint8Array` alone (no `Buffer`), so it runs in a browser as in Node.
+ *
  * Hostile input: the pixel count is checked from the header before anything
- * is allocated, PNG data is inflated only up to the size the header implies,
- * and jpeg-js gets its resolution and memory caps.
+ * is allocated, PNG data is inflated only up to the size the header implies
+ * (and must reach it), and jpeg-js gets its resolution and memory caps.
  */
 
 const OP = 'decodeImage';
@@ -91,50 +96,91 @@ function decodePng(bytes: Uint8Array, maxPixels: number): DecodedImage {
   checkPixels(width, height, maxPixels);
   if (!chunks.some((c) => c.type === 'IEND')) throw new FormatError(OP, 'PNG has no IEND chunk (truncated PNG?)');
 
-  // pngjs blacks out pixels matching a grey/RGB tRNS colour; PIL's convert('RGB')
-  // keeps their colour. Dropping the chunk gives PIL's result.
-  let input = bytes;
-  if ((colorType === 0 || colorType === 2) && chunks.some((c) => c.type === 'tRNS')) {
-    input = concat([bytes.subarray(0, 8), ...chunks.filter((c) => c.type !== 'tRNS').map((c) => bytes.subarray(c.start, c.end))]);
-  }
-  // pngjs inflates interlaced data without an output cap: check the stream
-  // expands to no more than the header implies before handing it over.
-  if (interlace) {
-    const idat = concat(chunks.filter((c) => c.type === 'IDAT').map((c) => bytes.subarray(c.start + 8, c.end - 4)));
-    const limit = interlacedSize(width, height, depth * channelsOf(colorType));
-    let inflated: Uint8Array;
-    try {
-      inflated = unzlibSync(idat, { out: new Uint8Array(limit + 1) });
-    } catch (e) {
-      throw new FormatError(OP, `PNG image data is not a valid zlib stream (${(e as Error).message})`);
-    }
-    if (inflated.length > limit) throw new FormatError(OP, `PNG image data inflates past the ${limit} bytes its header implies`);
-  }
+  if (interlace && depth < 8) throw new FormatError(OP, `interlaced PNGs with ${depth}-bit samples are not supported (only 8 and 16 bits when interlaced)`);
 
-  let png: { width: number; height: number; data: Uint8Array | Uint16Array };
+  // fast-png inflates without an output cap: check the stream expands to
+  // exactly what the header implies before handing it over.
+  const idat = concat(chunks.filter((c) => c.type === 'IDAT').map((c) => bytes.subarray(c.start + 8, c.end - 4)));
+  const bitsPerPixel = depth * channelsOf(colorType);
+  const expected = interlace ? interlacedSize(width, height, bitsPerPixel) : height * (1 + Math.ceil((width * bitsPerPixel) / 8));
+  let inflated: Uint8Array;
   try {
-    const buffer = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-    png = pngjs.PNG.sync.read(buffer, { skipRescale: depth === 16 }) as typeof png;
+    inflated = unzlibSync(idat, { out: new Uint8Array(expected + 1) });
   } catch (e) {
-    throw new FormatError(OP, `malformed PNG (${(e as Error).message})`);
+    throw new FormatError(OP, `PNG image data is not a valid zlib stream (${(e as Error).message})`);
   }
-  const out = new Uint8Array(width * height * 3);
-  const src = png.data;
-  // 16-bit: PIL keeps the high byte for RGB(A)/LA, but opens 16-bit grey as
-  // mode 'I', whose RGB conversion clips at 255.
-  const map16 = colorType === 0 ? (v: number) => Math.min(v, 255) : (v: number) => v >> 8;
-  for (let i = 0, j = 0; j < out.length; i += 4, j += 3) {
-    if (depth === 16) {
-      out[j] = map16(src[i]!);
-      out[j + 1] = map16(src[i + 1]!);
-      out[j + 2] = map16(src[i + 2]!);
+  if (inflated.length > expected) throw new FormatError(OP, `PNG image data inflates past the ${expected} bytes its header implies`);
+  if (inflated.length < expected) throw new FormatError(OP, `PNG image data inflates to ${inflated.length} bytes, short of the ${expected} its header implies (truncated PNG?)`);
+
+  let png: DecodedPng;
+  try {
+    png = decodePngData(bytes, { checkCrc: true });
+  } catch (e) {
+    const cause = (e as Error & { cause?: Error }).cause;
+    throw new FormatError(OP, `malformed PNG (${(e as Error).message}${cause ? `: ${cause.message}` : ''})`);
+  }
+  if (png.width !== width || png.height !== height) throw new FormatError(OP, `PNG decoder produced ${png.width}x${png.height}, the header says ${width}x${height}`);
+  return { format: 'png', width, height, data: pngToRgb(png, colorType) };
+}
+
+/**
+ * PIL's `convert('RGB')` of fast-png's raw samples: grey replicated, alpha
+ * dropped (tRNS colour keys too: PIL keeps those pixels' colour), palette
+ * looked up, 1/2/4-bit grey scaled to 0..255 as PIL's unpackers do.
+ * 16-bit: PIL keeps the high byte for RGB(A)/LA, but opens 16-bit grey as
+ * mode 'I', whose RGB conversion clips at 255.
+ */
+function pngToRgb(png: DecodedPng, colorType: number): Uint8Array {
+  const { width, height, depth, channels } = png;
+  const n = width * height;
+  const samples = depth < 8 ? unpackRows(png.data as Uint8Array, width * channels, height, depth) : png.data;
+  if (samples.length < n * channels) throw new FormatError(OP, `PNG decoder returned ${samples.length} samples, expected ${n * channels}`);
+  const out = new Uint8Array(n * 3);
+  if (colorType === 3) {
+    const palette = png.palette ?? [];
+    for (let p = 0; p < n; p++) {
+      const entry = palette[samples[p]!];
+      if (!entry) throw new FormatError(OP, `PNG pixel ${p} uses palette index ${samples[p]}, past the ${palette.length}-entry palette`);
+      out[3 * p] = entry[0]!;
+      out[3 * p + 1] = entry[1]!;
+      out[3 * p + 2] = entry[2]!;
+    }
+    return out;
+  }
+  const level =
+    depth === 16
+      ? colorType === 0
+        ? (v: number) => Math.min(v, 255)
+        : (v: number) => v >> 8
+      : depth < 8
+        ? (v: number) => (v * 255) / ((1 << depth) - 1)
+        : (v: number) => v;
+  const colour = colorType === 2 || colorType === 6;
+  for (let p = 0, i = 0; p < n; p++, i += channels) {
+    if (colour) {
+      out[3 * p] = level(samples[i]!);
+      out[3 * p + 1] = level(samples[i + 1]!);
+      out[3 * p + 2] = level(samples[i + 2]!);
     } else {
-      out[j] = src[i]!;
-      out[j + 1] = src[i + 1]!;
-      out[j + 2] = src[i + 2]!;
+      out[3 * p] = out[3 * p + 1] = out[3 * p + 2] = level(samples[i]!);
     }
   }
-  return { format: 'png', width, height, data: out };
+  return out;
+}
+
+/** Sub-byte samples, MSB first, each row padded to a whole byte (PNG's packing), one sample per byte. */
+function unpackRows(packed: Uint8Array, samplesPerRow: number, rows: number, depth: number): Uint8Array {
+  const out = new Uint8Array(samplesPerRow * rows);
+  const rowBytes = Math.ceil((samplesPerRow * depth) / 8);
+  const mask = (1 << depth) - 1;
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < samplesPerRow; x++) {
+      const bit = x * depth;
+      const byte = packed[y * rowBytes + (bit >> 3)]!;
+      out[y * samplesPerRow + x] = (byte >> (8 - depth - (bit & 7))) & mask;
+    }
+  }
+  return out;
 }
 
 function decodeJpeg(bytes: Uint8Array, maxPixels: number, maxMemoryMB: number): DecodedImage {
