@@ -28,7 +28,7 @@ export {
 export { CpuBackend, cpuBackend } from './cpu/backend.js';
 export { numel, contiguousStrides, broadcastShapes, isContiguous } from './shape.js';
 export { tidy, keep, memory, type MemoryInfo } from './memory.js';
-export { Generator, manualSeed, defaultGenerator } from './random.js';
+export { Generator, manualSeed, defaultGenerator, getRngState, setRngState } from './random.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode.js';
 export { Node, type GradHook, type BackwardFn } from './autograd/node.js';
 export { withTracer, isTracing, untraced, tracedAs, type TracedOp, type Tracer } from './ops/trace.js';
@@ -90,3 +90,6 @@ export {
   type ReadSafetensorsOptions,
   type SafetensorsFile,
 } from './io/safetensors.js';
+export { Function, FunctionCtx, type FunctionGrads } from './autograd/function.js';
+export { checkpoint, type CheckpointOptions } from './autograd/checkpoint.js';
+export { isRecomputing } from './autograd/recompute.js';

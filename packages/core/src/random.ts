@@ -1,3 +1,5 @@
+import { KilnError } from './errors.js';
+
 /**
  * Kiln's seeded generator (xoshiro128**). Random tensors are drawn on the
  * host and uploaded, so the same seed gives the same numbers on every
@@ -20,6 +22,18 @@ export class Generator {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
       this.s[i] = (z ^ (z >>> 16)) >>> 0;
     }
+    return this;
+  }
+
+  /** A copy of the 128-bit state (torch.Generator.get_state): setState() of it replays the same numbers. */
+  getState(): Uint32Array {
+    return this.s.slice();
+  }
+
+  /** Restores a state from getState() (torch.Generator.set_state). */
+  setState(state: Uint32Array): this {
+    if (state.length !== 4) throw new KilnError('Generator.setState', `expected a state of 4 uint32 words, got ${state.length}`);
+    this.s.set(state);
     return this;
   }
 
@@ -65,4 +79,14 @@ export const defaultGenerator = new Generator();
 /** Seeds the default generator (torch.manual_seed). */
 export function manualSeed(seed: number): void {
   defaultGenerator.manualSeed(seed);
+}
+
+/** The default generator's state (torch.get_rng_state). */
+export function getRngState(): Uint32Array {
+  return defaultGenerator.getState();
+}
+
+/** Restores the default generator's state (torch.set_rng_state). */
+export function setRngState(state: Uint32Array): void {
+  defaultGenerator.setState(state);
 }

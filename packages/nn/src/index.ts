@@ -28,3 +28,4 @@ export * as optim from './optim/index.js';
 export * as lrScheduler from './lr-scheduler/index.js';
 export { clipGradNorm_ } from './clip-grad.js';
 export { saveSafetensors, loadSafetensors, SafetensorsError, type SaveSafetensorsOptions } from './serialization.js';
+export { checkpointSequential } from './checkpoint-sequential.js';

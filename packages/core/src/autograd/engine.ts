@@ -57,7 +57,8 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
   }
   noGrad(() => {
     const order = topoOrder(rootNode);
-    const pending = new Map<Node, Tensor>();
+    // The gradient reaching each output slot of a node (one slot unless the node is a multi-output Function).
+    const pending = new Map<Node, (Tensor | undefined)[]>();
     // Gradients the engine owns and may dispose once consumed.
     const owned = new Set<Tensor>();
     const own = (t: Tensor) => owned.add(t);
@@ -67,52 +68,79 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
     // A leaf used several times gets the sum of its contributions, and its
     // hooks run once on that sum (as PyTorch's AccumulateGrad).
     const leafPending = new Map<Tensor, Tensor>();
-    pending.set(rootNode, grad);
+    pending.set(rootNode, [grad]);
     try {
       for (const node of order) {
-        let g = pending.get(node);
-        if (!g) continue;
+        const slots = pending.get(node);
+        if (!slots) continue;
         pending.delete(node);
-        const hooked = applyHooks(node.hooks, g, own);
-        if (hooked !== g) drop(g);
-        g = hooked;
-        const target = node.retainTarget?.deref();
-        if (target) accumulateRetained(target, g);
-        const saved = node.saved();
-        const gIn = g;
-        // Intermediates of the formula are freed at once; only the gradients survive.
-        const grads = tidy(() => node.backwardFn(gIn, saved));
+        let incoming: Tensor[];
+        let grads: (Tensor | null)[];
+        const multi = node.multi;
+        if (multi) {
+          // Outputs no gradient reached get zeros, as PyTorch materialises them for a Function.
+          incoming = Array.from({ length: multi.arity }, (_, i) => {
+            const given = slots[i];
+            if (given) return given;
+            const z = multi.zeros(i);
+            own(z);
+            return z;
+          });
+          const saved = node.saved();
+          grads = tidy(() => multi.backward(incoming, saved));
+        } else {
+          let g = slots[0]!;
+          const hooked = applyHooks(node.hooks, g, own);
+          if (hooked !== g) drop(g);
+          g = hooked;
+          const target = node.retainTarget?.deref();
+          if (target) accumulateRetained(target, g);
+          const saved = node.saved();
+          const gIn = g;
+          incoming = [g];
+          // Intermediates of the formula are freed at once; only the gradients survive.
+          grads = tidy(() => node.backwardFn(gIn, saved));
+        }
+        const isIncoming = (t: Tensor) => incoming.includes(t);
         grads.forEach((gi, i) => {
           const edge = node.next[i];
           if (!gi) return;
           if (!edge) {
             // A formula computed a gradient nobody needs: free it now.
-            if (gi !== g) gi.dispose();
+            if (!isIncoming(gi)) gi.dispose();
             return;
           }
-          if (gi !== g) own(gi);
-          const prev = 'leaf' in edge ? leafPending.get(edge.leaf) : pending.get(edge.node);
-          const put = (t: Tensor) => ('leaf' in edge ? leafPending.set(edge.leaf, t) : pending.set(edge.node, t));
+          if (!isIncoming(gi)) own(gi);
+          const slot = 'leaf' in edge ? 0 : (edge.slot ?? 0);
+          const prev = 'leaf' in edge ? leafPending.get(edge.leaf) : pending.get(edge.node)?.[slot];
+          const put = (t: Tensor) => {
+            if ('leaf' in edge) leafPending.set(edge.leaf, t);
+            else {
+              const arr = pending.get(edge.node) ?? [];
+              arr[slot] = t;
+              pending.set(edge.node, arr);
+            }
+          };
           if (prev) {
             const sum = prev.add(gi);
             own(sum);
             put(sum);
-            if (prev !== g) drop(prev);
-            if (gi !== g) drop(gi);
+            if (!isIncoming(prev)) drop(prev);
+            if (!isIncoming(gi)) drop(gi);
           } else {
             // The same tensor may flow to several edges (add's backward): own a view per edge.
-            const mine = gi === g ? g.alias() : gi;
+            const mine = isIncoming(gi) ? gi.alias() : gi;
             own(mine);
             put(mine);
           }
         });
-        drop(g);
+        for (const t of incoming) drop(t);
         if (!retainGraph) node.releaseSaved();
       }
       for (const [leaf, g] of leafPending) accumulateLeaf(leaf, g, own, (t) => owned.delete(t));
     } finally {
       for (const t of owned) t.dispose();
-      for (const t of pending.values()) if (t !== grad) t.dispose();
+      for (const slots of pending.values()) for (const t of slots) if (t && t !== grad) t.dispose();
     }
   });
 }

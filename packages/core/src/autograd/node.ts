@@ -4,8 +4,35 @@ import { AutogradError } from '../errors.js';
 /** A gradient-producing function: gradient of the output -> one gradient per input (null = none). */
 export type BackwardFn = (grad: Tensor, saved: readonly Tensor[]) => (Tensor | null)[];
 
-/** Where a node sends the gradient of one of its inputs. */
-export type Edge = { node: Node } | { leaf: Tensor } | null;
+/** The backward of a node with several outputs: one gradient per output (zeros where none flowed) -> one per input. */
+export type MultiBackwardFn = (grads: readonly Tensor[], saved: readonly Tensor[]) => (Tensor | null)[];
+
+/**
+ * Where a node sends the gradient of one of its inputs. `slot` names which
+ * output of a multi-output node the input was (0 for ordinary nodes).
+ */
+export type Edge = { node: Node; slot?: number } | { leaf: Tensor } | null;
+
+/**
+ * Saved-tensor hooks (PyTorch's torch.autograd.graph.saved_tensors_hooks):
+ * `pack` replaces a tensor an op saves for backward by a handle, `unpack`
+ * gives the tensor back when backward needs it, `release` says the node no
+ * longer needs the handle. Checkpointing packs to nothing and unpacks by
+ * recomputing.
+ */
+export interface SavedTensorHooks {
+  pack(t: Tensor): unknown;
+  unpack(handle: unknown): Tensor;
+  release(handle: unknown): void;
+}
+
+/** How a multi-output node (a custom Function) materialises missing output gradients. */
+export interface MultiOutput {
+  /** Zeros of each output's shape, dtype and device, for outputs no gradient reached. */
+  zeros: ((i: number) => Tensor);
+  backward: MultiBackwardFn;
+  arity: number;
+}
 
 /** A hook on a tensor's gradient; returning a tensor replaces the gradient. */
 export type GradHook = (grad: Tensor) => Tensor | void;
@@ -21,6 +48,10 @@ export class Node {
   private savedTensors: Tensor[];
   private savedVersions: number[];
   private released = false;
+  private packed: { hooks: SavedTensorHooks; handles: unknown[] } | null = null;
+  /** Set for a node with several outputs (a custom Function); its outputs reach it through per-output nodes. */
+  multi: MultiOutput | null = null;
+  private hadPacked = false;
   /** Hooks registered on the output tensor (registerHook on a non-leaf). */
   hooks: GradHook[] = [];
   /** Set by retainGrad(): the output tensor whose `.grad` is filled. */
@@ -32,7 +63,12 @@ export class Node {
     readonly next: Edge[],
     readonly backwardFn: BackwardFn,
     saved: Tensor[],
+    hooks: SavedTensorHooks | null = null,
   ) {
+    if (hooks && saved.length > 0) {
+      this.packed = { hooks, handles: saved.map((t) => hooks.pack(t)) };
+      saved = [];
+    } else saved = saved.map((t) => t._savedAlias());
     this.savedTensors = saved;
     this.savedVersions = saved.map((t) => t._storage.version);
     for (const e of next) if (e && 'node' in e) e.node.refs++;
@@ -45,11 +81,15 @@ export class Node {
 
   /** The saved tensors, checked against in-place modification since they were saved. */
   saved(): readonly Tensor[] {
-    if (this.released && this.savedVersions.length > 0) {
+    if (this.released && (this.savedVersions.length > 0 || this.hadPacked)) {
       throw new AutogradError(
         'backward',
         `trying to backward through the graph a second time (${this.name}'s saved tensors were freed); pass { retainGraph: true } to the first backward`,
       );
+    }
+    if (this.packed) {
+      const { hooks, handles } = this.packed;
+      return handles.map((h) => hooks.unpack(h));
     }
     this.savedTensors.forEach((t, i) => {
       if (t._storage.version !== this.savedVersions[i]) {
@@ -68,6 +108,12 @@ export class Node {
     this.released = true;
     for (const t of this.savedTensors) t._releaseInternal();
     this.savedTensors = [];
+    if (this.packed) {
+      const { hooks, handles } = this.packed;
+      this.packed = null;
+      this.hadPacked = true;
+      for (const h of handles) hooks.release(h);
+    }
   }
 
   /** Drops one holder; the last one frees this node and unrefs its inputs' nodes. */

@@ -1,5 +1,5 @@
 import type { Tensor } from '../tensor.js';
-import { Node, type BackwardFn, type Edge } from './node.js';
+import { Node, type BackwardFn, type Edge, type SavedTensorHooks } from './node.js';
 import { isGradEnabled } from './grad-mode.js';
 import { traceOp } from '../ops/trace.js';
 
@@ -9,7 +9,29 @@ export function needsGrad(...inputs: readonly unknown[]): boolean {
   return inputs.some((t) => (t as Tensor | null)?._isKilnTensor && (t as Tensor).requiresGrad);
 }
 
-function edgeOf(t: unknown): Edge {
+const savedHooks: SavedTensorHooks[] = [];
+
+/**
+ * Runs `fn` with `hooks` packing every tensor a recorded op saves for
+ * backward (the innermost hooks win, as PyTorch's saved_tensors_hooks).
+ * Checkpointing uses it to save nothing and recompute in backward.
+ */
+export function withSavedTensorHooks<T>(hooks: SavedTensorHooks, fn: () => T): T {
+  savedHooks.push(hooks);
+  try {
+    return fn();
+  } finally {
+    savedHooks.splice(savedHooks.lastIndexOf(hooks), 1);
+  }
+}
+
+/** The saved-tensor hooks a node recorded now must use (null: save the tensors themselves). */
+export function currentSavedHooks(): SavedTensorHooks | null {
+  return savedHooks[savedHooks.length - 1] ?? null;
+}
+
+/** @internal The edge from a consumer to `t`'s producer (null when `t` needs no gradient). */
+export function edgeOf(t: unknown): Edge {
   const x = t as Tensor | null;
   if (!x?._isKilnTensor || !x.requiresGrad) return null;
   return x.gradFn ? { node: x.gradFn } : { leaf: x };
@@ -22,7 +44,7 @@ function edgeOf(t: unknown): Edge {
  */
 export function record(out: Tensor, name: string, inputs: readonly unknown[], saved: readonly Tensor[], backward: BackwardFn): Tensor {
   if (!needsGrad(...inputs)) return out;
-  out._setGradFn(new Node(name, inputs.map(edgeOf), backward, saved.map((t) => t._savedAlias())));
+  out._setGradFn(new Node(name, inputs.map(edgeOf), backward, [...saved], currentSavedHooks()));
   return out;
 }
 

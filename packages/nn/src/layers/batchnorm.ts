@@ -1,4 +1,4 @@
-import { KilnError, ShapeError, batchNorm, empty, ones, tensor, zeros, type Tensor } from '@kiln/core';
+import { KilnError, ShapeError, batchNorm, empty, isRecomputing, ones, tensor, zeros, type Tensor } from '@kiln/core';
 import { Module } from '../module.js';
 import { parameter } from '../parameter.js';
 import { py, pyFloat } from '../repr.js';
@@ -94,7 +94,8 @@ export class BatchNorm2d extends Module {
   override forward(x: Tensor): Tensor {
     if (x.dim() !== 4) throw new ShapeError('BatchNorm2d', `expected 4D input (got ${x.dim()}D input)`);
     let factor = this.momentum ?? 0;
-    if (this.training && this.trackRunningStats && this.num_batches_tracked) {
+    // A checkpoint's recomputation (isRecomputing) must not count the batch twice.
+    if (this.training && this.trackRunningStats && this.num_batches_tracked && !isRecomputing()) {
       this.num_batches_tracked.add_(1);
       if (this.hostBatches !== null) this.hostBatches++;
       if (this.momentum === null) factor = 1 / this.batchesSeen();

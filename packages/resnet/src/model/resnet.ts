@@ -1,7 +1,7 @@
-import { conv2d, tidy, type Tensor } from '@kiln/core';
+import { checkpoint, conv2d, tidy, type Tensor } from '@kiln/core';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, Module, ReLU, Sequential, init } from '@kiln/nn';
-import { BasicBlock, conv1x1, noGradNeeded } from './basic-block.js';
-import { canFold, foldConvBn } from './fold.js';
+import { BasicBlock, conv1x1, fusibleHooks, noGradNeeded } from './basic-block.js';
+import { canFold, foldConvBn, releaseFolded } from './fold.js';
 
 /** Options of {@link resnet18} / {@link resnet34} (torchvision's keyword arguments). */
 export interface ResNetOptions {
@@ -14,7 +14,17 @@ export interface ResNetOptions {
   zeroInitResidual?: boolean;
   /** Backend of the parameters (default backend when omitted). */
   device?: string;
+  /** Activation checkpointing in training (see {@link ResNet.checkpointMode}); default 'none'. */
+  checkpoint?: CheckpointMode;
 }
+
+/**
+ * Which activations a training forward recomputes in backward instead of
+ * keeping: 'none'; 'stage' checkpoints each of layer1..layer4 whole (only
+ * stage outputs are kept); 'block' checkpoints each BasicBlock (block
+ * outputs are kept).
+ */
+export type CheckpointMode = 'none' | 'stage' | 'block';
 
 /** What {@link ResNet.forwardFeatures} returns. */
 export interface ResNetFeatures {
@@ -56,12 +66,15 @@ export class ResNet extends Module {
   readonly layers: readonly [number, number, number, number];
   /** Take the fused path in eval mode when no gradient is needed (default true). */
   fuseInference = true;
+  /** Activation checkpointing of the residual stages (takes effect when gradients are recorded). */
+  checkpointMode: CheckpointMode;
   private inplanes = 64;
 
   constructor(layers: readonly [number, number, number, number], opts: ResNetOptions = {}) {
     super();
     const device = opts.device;
     this.layers = [...layers] as [number, number, number, number];
+    this.checkpointMode = opts.checkpoint ?? 'none';
     this.conv1 = new Conv2d(3, 64, 7, { stride: 2, padding: 3, bias: false, device });
     this.bn1 = new BatchNorm2d(64, { device });
     this.relu = new ReLU({ inplace: true });
@@ -124,6 +137,7 @@ export class ResNet extends Module {
 
   /** Disposes every cached folded weight (they are rebuilt on the next fused forward). */
   releaseFolded(): void {
+    releaseFolded(this.bn1);
     for (const m of this.modules()) if (m instanceof BasicBlock) m.releaseFolded();
   }
 
@@ -131,9 +145,9 @@ export class ResNet extends Module {
   private stem(x: Tensor): Tensor {
     return tidy(() => {
       let y: Tensor;
-      if (this.fuseInference && !this.training && canFold(this.bn1) && noGradNeeded(this.conv1, x) && noGradNeeded(this.bn1, x)) {
+      if (this.fuseInference && !this.training && canFold(this.bn1) && fusibleHooks([this.conv1, this.bn1, this.relu]) && noGradNeeded(this.conv1, x) && noGradNeeded(this.bn1, x)) {
         const f = foldConvBn(this.conv1, this.bn1);
-        y = conv2d(x, f.weight, f.bias, { stride: this.conv1.stride, padding: this.conv1.padding }, { relu: true });
+        y = conv2d(x, f.weight, f.bias, { stride: this.conv1.stride, padding: this.conv1.padding, dilation: this.conv1.dilation, groups: this.conv1.groups }, { relu: true });
       } else {
         y = this.relu.call(this.bn1.call(this.conv1.call(x)));
       }
@@ -149,10 +163,20 @@ export class ResNet extends Module {
   forwardFeatures(x: Tensor): ResNetFeatures {
     return tidy(() => {
       let h = this.stem(x);
-      for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) h = layer.call(h) as Tensor;
+      for (const layer of [this.layer1, this.layer2, this.layer3, this.layer4]) h = this.runStage(layer, h);
       const pooled = (this.avgpool.call(h) as Tensor).flatten(1);
       return { layer4: h, pooled };
     });
+  }
+
+  private runStage(layer: Sequential, h: Tensor): Tensor {
+    const run = (m: Module) => (x: Tensor) => m.call(x) as Tensor;
+    if (this.checkpointMode === 'stage') return checkpoint(run(layer), h);
+    if (this.checkpointMode === 'block') {
+      for (const block of layer.children()) h = checkpoint(run(block), h);
+      return h;
+    }
+    return layer.call(h) as Tensor;
   }
 
   /** Logits [B, numClasses] for images [B, 3, H, W] (ImageNet-normalised). */
