@@ -4,4 +4,5 @@
 import { CNN_OPS } from './parity/cnn-table.js';
 import { describeTableParity } from './parity/table-suite.js';
 
-await describeTableParity('parity cnn/resnet18 convs', 'cnn', CNN_OPS, (c) => c.name.startsWith('conv2dResnet/'));
+// Also under the other kernel strategy class (the GPU kernels on lavapipe; tests/helpers/env.ts).
+await describeTableParity('parity cnn/resnet18 convs', 'cnn', CNN_OPS, (c) => c.name.startsWith('conv2dResnet/'), { strategies: true });

@@ -124,7 +124,7 @@ describeResnetReference('resnet18 vs PyTorch', (ref) => {
       model.eval();
     });
 
-  });
+  }, { strategies: true }); // and under the other kernel strategy class (tests/helpers/env.ts)
 
   describeEachBackend('fine-tuning step', webgpu, (device) => {
     const names = tune.args.trainable as string[];
@@ -237,5 +237,5 @@ describeResnetReference('resnet18 vs PyTorch', (ref) => {
       expect(model.bn1.training).toBe(false);
       expect((model.layer4.at(0) as import('@kiln/resnet').BasicBlock).bn1.training).toBe(true);
     });
-  });
+  }, { strategies: true });
 });

@@ -1,7 +1,7 @@
 // Decides, once per test process, which backends a suite runs on and what
 // happens when WebGPU is missing: skip with one clear line, or fail when
 // KILN_REQUIRE_WEBGPU=1 (CI sets it, so a broken driver cannot pass as a skip).
-import { describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 
 /** True when the environment demands WebGPU tests run rather than skip. */
 export const webgpuRequired = process.env.KILN_REQUIRE_WEBGPU === '1';
@@ -11,6 +11,13 @@ export type Availability = { ok: true } | { ok: false; reason: string };
 
 let webgpu: Promise<Availability> | undefined;
 
+/** The part of @kiln/kernels' WebGPUBackend the strategy passes use. */
+interface StrategySwitch {
+  tuning: { strategy: 'gpu' | 'cpu-like' };
+  setStrategy(s: 'gpu' | 'cpu-like' | 'auto'): unknown;
+}
+let gpuBackend: StrategySwitch | undefined;
+
 /**
  * Tries `initWebGPU()` from @kiln/kernels once per process (it registers the
  * 'webgpu' backend with core). Never throws: failure comes back as a reason.
@@ -19,7 +26,7 @@ export function webgpuStatus(): Promise<Availability> {
   webgpu ??= (async (): Promise<Availability> => {
     try {
       const kernels = await import('@kiln/kernels');
-      await kernels.initWebGPU();
+      gpuBackend = await kernels.initWebGPU();
       return { ok: true };
     } catch (err) {
       const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
@@ -47,18 +54,68 @@ export async function backends(): Promise<string[]> {
  * registered, skipped, with the reason in its title so the skip shows in the
  * report; when WebGPU is required it becomes one failing test with the reason.
  */
-export async function describeBackends(title: string, fn: (backend: string) => void): Promise<void> {
+export async function describeBackends(title: string, fn: (backend: string, pass: string) => void): Promise<void> {
   describeEachBackend(title, await webgpuStatus(), fn);
 }
 
-/** The synchronous core of {@link describeBackends}, for use inside another `describe` once the status is known. */
-export function describeEachBackend(title: string, webgpu: Availability, fn: (backend: string) => void): void {
-  describe(`${title} [cpu]`, () => fn('cpu'));
-  if (webgpu.ok) describe(`${title} [webgpu]`, () => fn('webgpu'));
-  else if (webgpuRequired) it(`${title} [webgpu] (KILN_REQUIRE_WEBGPU=1)`, () => { throw new Error(webgpu.reason); });
+/** Options of {@link describeEachBackend}. */
+export interface EachBackendOptions {
+  /**
+   * Also run the WebGPU suite under the other kernel strategy class (see
+   * @kiln/kernels tuning.ts): 'gpu' on lavapipe, 'cpu-like' on a real GPU,
+   * so CI exercises the kernels a real GPU gets on a CPU adapter. For the
+   * conv, GEMM, norm, pool and ResNet18 parity families.
+   */
+  strategies?: boolean;
+}
+
+/**
+ * The strategy class a second WebGPU pass runs under: the one the backend
+ * does not use (the backend starts from KILN_KERNEL_STRATEGY, else 'auto').
+ */
+export function otherStrategy(): 'gpu' | 'cpu-like' {
+  if (!gpuBackend) throw new Error('otherStrategy() before a WebGPU backend initialised');
+  return gpuBackend.tuning.strategy === 'gpu' ? 'cpu-like' : 'gpu';
+}
+
+/**
+ * `describe` whose tests run with the WebGPU backend switched to strategy
+ * class `strategy` (restored after the block). Vitest runs a file's suites
+ * one after another, so no other suite sees the switch.
+ */
+export function describeStrategy(title: string, strategy: 'gpu' | 'cpu-like', fn: () => void): void {
+  describe(title, () => {
+    let before: 'gpu' | 'cpu-like' = 'cpu-like';
+    beforeAll(() => {
+      before = gpuBackend!.tuning.strategy;
+      gpuBackend!.setStrategy(strategy);
+    });
+    afterAll(() => {
+      gpuBackend!.setStrategy(before);
+    });
+    fn();
+  });
+}
+
+/**
+ * The synchronous core of {@link describeBackends}, for use inside another
+ * `describe` once the status is known. `fn` gets the device name and the
+ * pass ('cpu', 'webgpu', or 'webgpu, <class> strategy').
+ */
+export function describeEachBackend(
+  title: string, webgpu: Availability, fn: (backend: string, pass: string) => void, options: EachBackendOptions = {},
+): void {
+  describe(`${title} [cpu]`, () => fn('cpu', 'cpu'));
+  if (webgpu.ok) {
+    describe(`${title} [webgpu]`, () => fn('webgpu', 'webgpu'));
+    if (options.strategies) {
+      const pass = `webgpu, ${otherStrategy()} strategy`;
+      describeStrategy(`${title} [${pass}]`, otherStrategy(), () => fn('webgpu', pass));
+    }
+  } else if (webgpuRequired) it(`${title} [webgpu] (KILN_REQUIRE_WEBGPU=1)`, () => { throw new Error(webgpu.reason); });
   else {
     warnOnce(`[kiln] WebGPU tests skipped: ${webgpu.reason} (set KILN_REQUIRE_WEBGPU=1 to fail instead)`);
-    describe.skip(`${title} [webgpu] skipped: ${webgpu.reason}`, () => fn('webgpu'));
+    describe.skip(`${title} [webgpu] skipped: ${webgpu.reason}`, () => fn('webgpu', 'webgpu'));
   }
 }
 

@@ -3,14 +3,19 @@
 // suite with the tolerances and how many cases ran on each backend.
 import { afterAll, describe, it } from 'vitest';
 import type { Tolerance } from '../helpers/compare.js';
-import { describeEachBackend, webgpuStatus } from '../helpers/env.js';
+import { describeEachBackend, webgpuStatus, type EachBackendOptions } from '../helpers/env.js';
 import { describeReference, type RefCase } from '../helpers/reference.js';
 import { runTableCase, type Table } from './table-case.js';
 
 const fmtTol = (t: Tolerance) => `rtol ${t.rtol} atol ${t.atol}`;
 
-/** Call at the top level of a test file (it awaits the WebGPU probe). */
-export async function describeTableParity(title: string, refName: string, table: Table, select: (c: RefCase) => boolean): Promise<void> {
+/**
+ * Call at the top level of a test file (it awaits the WebGPU probe).
+ * `options.strategies` adds a WebGPU pass under the other kernel strategy class.
+ */
+export async function describeTableParity(
+  title: string, refName: string, table: Table, select: (c: RefCase) => boolean, options: EachBackendOptions = {},
+): Promise<void> {
   const webgpu = await webgpuStatus();
   describeReference(title, refName, (ref) => {
     const cases = ref.cases.filter(select);
@@ -35,18 +40,18 @@ export async function describeTableParity(title: string, refName: string, table:
         if (missing.length) throw new Error(`no Kiln mapping for ${missing.join(', ')}`);
       });
     });
-    describeEachBackend(title, webgpu, (backend) => {
+    describeEachBackend(title, webgpu, (backend, label) => {
       for (const c of cases) {
         it(c.name, async () => {
-          ran.set(backend, (ran.get(backend) ?? 0) + 1);
+          ran.set(label, (ran.get(label) ?? 0) + 1);
           try {
             await runTableCase(ref, c, backend, table);
           } catch (e) {
-            failed.set(backend, (failed.get(backend) ?? 0) + 1);
+            failed.set(label, (failed.get(label) ?? 0) + 1);
             throw e;
           }
         });
       }
-    });
+    }, options);
   });
 }

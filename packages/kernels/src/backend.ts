@@ -12,7 +12,7 @@ import type { AdapterInfo } from './device.js';
 import { GPUStorage } from './pool.js';
 import type { KernelTime } from './profiler.js';
 import { Runtime, type RuntimeOptions } from './runtime.js';
-import { chooseTuning, type GemmStrategy, type KernelTuning } from './tuning.js';
+import { chooseTuning, requestedStrategy, type GemmStrategy, type KernelStrategy, type KernelTuning } from './tuning.js';
 import * as ew from './ops/elementwise.js';
 import { reduce } from './ops/reduce.js';
 import { matmul } from './ops/matmul.js';
@@ -27,6 +27,12 @@ type GView = View<GPUStorage>;
 export interface WebGPUBackendOptions extends RuntimeOptions {
   /** Forces a GEMM strategy instead of the tuning table's choice. */
   gemm?: GemmStrategy;
+  /**
+   * The kernel strategy class: 'gpu' (what a real GPU gets), 'cpu-like'
+   * (what lavapipe gets) or 'auto' (the adapter's class); default
+   * `KILN_KERNEL_STRATEGY`, else 'auto'. See tuning.ts.
+   */
+  strategy?: KernelStrategy;
 }
 
 /** The context every op module receives. */
@@ -42,19 +48,46 @@ export interface OpContext {
 export class WebGPUBackend implements Backend<GPUStorage> {
   readonly name = 'webgpu';
   readonly runtime: Runtime;
-  /** The GEMM strategy in use ('register' for CPU adapters, 'tiled' otherwise). */
-  readonly gemm: GemmStrategy;
   /** Holds the object the device came from (dawn.node's GPU must outlive the device). */
   keepAlive: unknown = null;
   private readonly ctx: OpContext;
+  private readonly gemmOption?: GemmStrategy;
   private destroyed = false;
 
   constructor(readonly device: GPUDevice, readonly info: AdapterInfo, options: WebGPUBackendOptions = {}) {
     this.runtime = new Runtime(device, options);
-    const tuning = chooseTuning(info);
-    this.gemm = options.gemm ?? tuning.gemm;
-    if (options.gemm) tuning.gemm = options.gemm;
-    this.ctx = { rt: this.runtime, gemm: this.gemm, tuning, alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s) };
+    this.gemmOption = options.gemm;
+    const tuning = this.resolve(requestedStrategy(options.strategy));
+    this.ctx = { rt: this.runtime, gemm: tuning.gemm, tuning, alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s) };
+  }
+
+  /** The GEMM strategy in use ('register' for CPU adapters, 'tiled' otherwise). */
+  get gemm(): GemmStrategy {
+    return this.ctx.gemm;
+  }
+
+  /** The kernel choices in use: strategy class, tuning table row, subgroup size, conv routes (tuning.ts). */
+  get tuning(): Readonly<KernelTuning> {
+    return this.ctx.tuning;
+  }
+
+  /**
+   * Switches the kernel strategy class for every later dispatch (tensors and
+   * cached pipelines stay valid): 'gpu' runs the kernels a real GPU gets on
+   * any adapter, 'cpu-like' those of lavapipe, 'auto' the adapter's own.
+   * Tests use it to run one suite under both classes; returns the new choices.
+   */
+  setStrategy(strategy: KernelStrategy): Readonly<KernelTuning> {
+    const tuning = this.resolve(strategy);
+    this.ctx.tuning = tuning;
+    this.ctx.gemm = tuning.gemm;
+    return tuning;
+  }
+
+  private resolve(strategy: KernelStrategy): KernelTuning {
+    const tuning = chooseTuning(this.info, strategy);
+    if (this.gemmOption) tuning.gemm = this.gemmOption;
+    return tuning;
   }
 
   // ---- memory ----

@@ -1,31 +1,88 @@
 /**
  * The tuning table: which GEMM/conv strategy and block shapes an adapter
- * gets, decided from its info and limits, never from one machine's luck.
+ * gets, decided from its facts (vendor, architecture, description, subgroup
+ * sizes, limits), never from one machine's luck.
  *
- * CPU-emulated WebGPU (lavapipe/llvmpipe, SwiftShader, WARP) runs a
- * workgroup as a loop over SIMD lanes and pays heavily for every barrier:
- * register blocking with no shared memory wins there (measured on lavapipe:
- * 16x16 shared tiles ran 2-3x slower than even a naive kernel). Real GPUs
- * want shared-memory tiles that cut global memory traffic.
+ * Two strategy classes:
+ * - 'cpu-like': CPU-emulated WebGPU (lavapipe/llvmpipe, SwiftShader, WARP)
+ *   runs a workgroup as a loop over SIMD lanes and pays heavily for every
+ *   barrier: register blocking with no shared memory wins there (measured on
+ *   lavapipe: 16x16 shared tiles ran 2-3x slower than even a naive kernel).
+ *   On llvmpipe a load whose address differs per lane costs a scalar load
+ *   per lane (several instructions each), while an FMA covers all lanes in
+ *   one instruction; so the register kernels load the operand that is the
+ *   same for every lane (GEMM A rows, conv weights) once per subgroup and
+ *   hand it out with subgroupBroadcast, when the adapter has subgroups of
+ *   one known size. Measured on lavapipe (2 cores, AVX2, subgroup size 8),
+ *   GEMM 1024^3: 4.1 -> 13 GFLOP/s of CPU time.
+ * - 'gpu': real GPUs want shared-memory tiles that cut global memory
+ *   traffic: the tiled GEMM, the direct conv (no im2col buffer) and the
+ *   per-element conv backward kernels.
  *
- * On llvmpipe a load whose address differs per lane costs a scalar load
- * per lane (several instructions each), while an FMA covers all lanes in
- * one instruction; so the register kernels load the operand that is the
- * same for every lane (GEMM A rows, conv weights) once per subgroup and
- * hand it out with subgroupBroadcast, when the adapter has subgroups of one
- * known size. Measured on lavapipe (2 cores, AVX2, subgroup size 8), GEMM
- * 1024^3: 4.1 -> 13 GFLOP/s of CPU time.
+ * `KILN_KERNEL_STRATEGY=gpu|cpu-like|auto` (or the backend option
+ * `strategy`) forces a class on any adapter, so CI runs the GPU path on
+ * lavapipe: the parity families run once under each class (vitest.config.ts).
+ *
+ * How a new adapter gets an entry: add a row to {@link TUNING_TABLE} above
+ * the generic rows, matched on the facts `AdapterInfo` reports (regular
+ * expressions over vendor / architecture / description, a minimum of a
+ * limit, a subgroup size range), with the class and the fields that differ
+ * from the class's defaults. The first row whose class is the wanted one and
+ * whose match holds wins. Then run the parity families on that adapter
+ * under `KILN_KERNEL_STRATEGY=auto` and the GEMM/conv benchmark suites to
+ * show the row pays (`kiln tune` prints the per-shape winners it would cache;
+ * see autotune.ts), and cite the measurement in the row's comment.
  */
+import { BackendError } from '@kiln/core';
 import type { AdapterInfo } from './device.js';
 
 /** 'register': barrier-free register blocking. 'tiled': shared-memory tiles. */
 export type GemmStrategy = 'register' | 'tiled';
 
-/** Per-adapter kernel choices. */
+/** The kernel strategy class: what a CPU-emulated adapter gets, or what a real GPU gets. */
+export type StrategyClass = 'cpu-like' | 'gpu';
+
+/** The strategy a backend is asked for: a class, or 'auto' (the class the adapter's facts pick). */
+export type KernelStrategy = StrategyClass | 'auto';
+
+/** Per-adapter kernel choices (the resolved row of the table). */
 export interface KernelTuning {
+  /** The strategy class these choices belong to. */
+  strategy: StrategyClass;
+  /** Name of the tuning table row that produced them. */
+  entry: string;
+  /** GEMM kernel family. */
   gemm: GemmStrategy;
-  /** The subgroup size when the adapter has subgroups of one fixed size, else 0 (no subgroup kernels). */
+  /** The subgroup size when the adapter has subgroups of one fixed size and the row uses them, else 0 (no subgroup kernels). */
   subgroupSize: number;
+  /** Whether ungrouped conv forward runs as im2col + GEMM (else the direct implicit-GEMM kernel). */
+  im2col: boolean;
+}
+
+/** What a table row requires of an adapter; every given field must hold. */
+export interface AdapterMatch {
+  /** Tested against `${vendor} ${architecture} ${device} ${description}`. */
+  text?: RegExp;
+  /** Minimum values of device limits, e.g. `{ maxComputeWorkgroupStorageSize: 8192 }`. */
+  minLimits?: Record<string, number>;
+  /** Features the adapter must have. */
+  features?: string[];
+}
+
+/** One row of the tuning table. */
+export interface TuningEntry {
+  /** Shown in benchmark output and `backend.tuning.entry`. */
+  name: string;
+  /** The class the row serves. */
+  strategy: StrategyClass;
+  /** The adapter facts the row requires. */
+  match: AdapterMatch;
+  /** Whether the row's kernels use subgroups (when the adapter has one fixed size). */
+  subgroups: boolean;
+  /** GEMM kernel family. */
+  gemm: GemmStrategy;
+  /** Ungrouped conv forward as im2col + GEMM (only taken with the register GEMM and subgroups). */
+  im2col: boolean;
 }
 
 /** A register-strategy block shape (see wgsl/gemm.ts). */
@@ -40,14 +97,50 @@ export interface RegisterBlock {
 
 const CPU_ADAPTERS = /llvmpipe|lavapipe|swiftshader|warp|software|cpu/i;
 
+/**
+ * The rows, most specific first. The tiled GEMM stages two 64 x 16 f32 tiles
+ * (8 KiB) with 256 threads per workgroup, so GPU rows that use it require
+ * those limits; an adapter below them (WebGPU's defaults are 16 KiB and 256,
+ * so only a non-conforming one) falls to the register row of its class.
+ */
+export const TUNING_TABLE: readonly TuningEntry[] = [
+  // lavapipe / SwiftShader / WARP: measured on lavapipe (see the top comment and ops/conv.ts).
+  { name: 'cpu-emulated', strategy: 'cpu-like', match: { text: CPU_ADAPTERS }, subgroups: true, gemm: 'register', im2col: true },
+  // Any other adapter forced to the CPU-like class: the same kernels.
+  { name: 'cpu-like', strategy: 'cpu-like', match: {}, subgroups: true, gemm: 'register', im2col: true },
+  {
+    name: 'gpu', strategy: 'gpu',
+    match: { minLimits: { maxComputeWorkgroupStorageSize: 8192, maxComputeInvocationsPerWorkgroup: 256 } },
+    subgroups: false, gemm: 'tiled', im2col: false,
+  },
+  // A GPU without the tiled kernel's limits: register GEMM, direct conv.
+  { name: 'gpu-small-limits', strategy: 'gpu', match: {}, subgroups: false, gemm: 'register', im2col: false },
+];
+
 /** True when the adapter is a CPU implementation of WebGPU. */
 export function isCpuAdapter(info: AdapterInfo): boolean {
-  return CPU_ADAPTERS.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
+  return CPU_ADAPTERS.test(adapterText(info));
 }
 
-/** The GEMM strategy for `info`'s adapter. */
+function adapterText(info: AdapterInfo): string {
+  return `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
+}
+
+/** Whether `info`'s adapter satisfies `m`. */
+export function matchesAdapter(m: AdapterMatch, info: AdapterInfo): boolean {
+  if (m.text && !m.text.test(adapterText(info))) return false;
+  for (const [name, min] of Object.entries(m.minLimits ?? {})) if (!((info.limits[name] ?? 0) >= min)) return false;
+  return (m.features ?? []).every((f) => info.features.includes(f));
+}
+
+/** The class 'auto' picks for an adapter: 'cpu-like' on CPU-emulated adapters, else 'gpu'. */
+export function autoStrategy(info: AdapterInfo): StrategyClass {
+  return isCpuAdapter(info) ? 'cpu-like' : 'gpu';
+}
+
+/** The GEMM strategy the table gives `info`'s adapter under 'auto'. */
 export function chooseGemmStrategy(info: AdapterInfo): GemmStrategy {
-  return isCpuAdapter(info) ? 'register' : 'tiled';
+  return chooseTuning(info).gemm;
 }
 
 /** Subgroup size usable by the register kernels: fixed (min == max), a power of two from 4 to 64, else 0. */
@@ -58,10 +151,36 @@ export function fixedSubgroupSize(info: AdapterInfo): number {
   return ok ? lo : 0;
 }
 
-export function chooseTuning(info: AdapterInfo): KernelTuning {
-  const gemm = chooseGemmStrategy(info);
-  // Subgroup sharing only pays where per-lane loads are the cost (CPU adapters).
-  return { gemm, subgroupSize: gemm === 'register' ? fixedSubgroupSize(info) : 0 };
+/** The kernel choices for `info`'s adapter under `strategy` (the first matching row of that class). */
+export function chooseTuning(info: AdapterInfo, strategy: KernelStrategy = 'auto'): KernelTuning {
+  const cls = strategy === 'auto' ? autoStrategy(info) : strategy;
+  const row = TUNING_TABLE.find((r) => r.strategy === cls && matchesAdapter(r.match, info));
+  // The last row of each class matches every adapter.
+  const e = row ?? TUNING_TABLE.filter((r) => r.strategy === cls).at(-1)!;
+  const subgroupSize = e.subgroups ? fixedSubgroupSize(info) : 0;
+  // im2col's GEMM route pays only with the subgroup-broadcast GEMM (see ops/conv.ts).
+  return { strategy: cls, entry: e.name, gemm: e.gemm, subgroupSize, im2col: e.im2col && e.gemm === 'register' && subgroupSize > 0 };
+}
+
+const STRATEGIES: readonly KernelStrategy[] = ['gpu', 'cpu-like', 'auto'];
+
+/** Parses a strategy name (`KILN_KERNEL_STRATEGY`); undefined or '' means 'auto'; null for anything else. */
+export function parseStrategy(s: string | undefined): KernelStrategy | null {
+  if (s === undefined || s === '') return 'auto';
+  return (STRATEGIES as readonly string[]).includes(s) ? (s as KernelStrategy) : null;
+}
+
+/**
+ * The strategy asked for: `option` when given, else `KILN_KERNEL_STRATEGY`
+ * (read through globalThis.process, so pages without it get 'auto').
+ * Throws a BackendError naming the accepted values for anything else.
+ */
+export function requestedStrategy(option?: KernelStrategy): KernelStrategy {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const raw = option ?? env?.KILN_KERNEL_STRATEGY;
+  const s = parseStrategy(raw);
+  if (!s) throw new BackendError('initWebGPU', `kernel strategy must be one of ${STRATEGIES.join(', ')}; got '${raw}'${option ? '' : ' (KILN_KERNEL_STRATEGY)'}`);
+  return s;
 }
 
 /** Plain register block: 4 x 8 per thread, 16 x 4 threads (adapters without fixed-size subgroups). */
@@ -107,7 +226,7 @@ export function convBlock(t: KernelTuning, rows: number, groups: number): ConvBl
   return { tm: og % 4 === 0 ? 4 : og % 2 === 0 ? 2 : 1, tn: 4, wg: [16, 4], shareW: 0 };
 }
 
-/** Whether ungrouped conv forward runs as im2col + GEMM (CPU adapters with subgroups; see ops/conv.ts). */
+/** Whether ungrouped conv forward runs as im2col + GEMM (the CPU-like rows with subgroups; see ops/conv.ts). */
 export function convIm2col(t: KernelTuning): boolean {
-  return t.gemm === 'register' && t.subgroupSize > 0;
+  return t.im2col;
 }

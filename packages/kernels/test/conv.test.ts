@@ -1,7 +1,8 @@
 import type { Conv2dParams } from '@kiln/core';
-import { it } from 'vitest';
-import { backend, cpu, expectSame, free, gpuDescribe, outPair, pair } from './helpers.js';
+import { expect, it } from 'vitest';
+import { backend, cpu, describeStrategies, expectSame, free, gpu, gpuDescribe, outPair, pair } from './helpers.js';
 import { convOverride } from '../src/ops/conv.js';
+import { chooseTuning, convBlock, gemmBlock } from '../src/tuning.js';
 
 interface Case {
   x: [number, number, number, number];
@@ -35,7 +36,11 @@ function shapes(c: Case) {
   return { w: [c.o, C / c.p.groups, ...c.k], y: [N, c.o, OH, OW] };
 }
 
-gpuDescribe('conv2d', () => {
+// Every geometry on the kernels of both strategy classes: on lavapipe the
+// 'cpu-like' pass takes im2col + the subgroup GEMM and the subgroup-shared
+// backward kernels, the 'gpu' pass the direct forward and the per-element
+// backward kernels a real GPU gets.
+describeStrategies('conv2d', () => {
   it('forward over groups, stride, padding, dilation and 1x1 (GEMM path), with and without the epilogue', async () => {
     for (const c of CASES) {
       const s = shapes(c);
@@ -93,9 +98,35 @@ gpuDescribe('conv2d', () => {
     }
   });
 
-  it('subgroup-shared kernels (forward, backward input, backward weight) match on every ungrouped geometry', async () => {
-    const S = (backend() as unknown as { ctx: { tuning: { subgroupSize: number } } }).ctx.tuning.subgroupSize;
-    if (!S) return; // the adapter has no fixed-size subgroups: the tuning table never picks these kernels
+  it('empty batches dispatch nothing', async () => {
+    const x = pair('float32', [0, 3, 5, 5]);
+    const w = pair('float32', [4, 3, 3, 3]);
+    const o = outPair('float32', [0, 4, 3, 3]);
+    backend().conv2d(x.g, w.g, o.g, P([1, 1], [0, 0], [1, 1], 1));
+    const dw = outPair('float32', [4, 3, 3, 3]);
+    backend().conv2dBackwardWeight(x.g, o.g, dw.g, P([1, 1], [0, 0], [1, 1], 1));
+    cpu.conv2dBackwardWeight(x.c, o.c, dw.c, P([1, 1], [0, 0], [1, 1], 1));
+    await expectSame(dw);
+  });
+});
+
+/** The subgroup size the CPU-like rows would use on this adapter (0: none fixed). */
+const S = gpu ? chooseTuning(gpu.info, 'cpu-like').subgroupSize : 0;
+
+gpuDescribe('conv2d subgroup kernels', () => {
+  if (!S) {
+    // Nothing to run them on here; what can be checked is that no strategy picks them.
+    it('without fixed-size subgroups no strategy picks the subgroup-shared kernels', () => {
+      for (const strategy of ['cpu-like', 'gpu'] as const) {
+        const t = chooseTuning(backend().info, strategy);
+        expect(t.subgroupSize).toBe(0);
+        expect(gemmBlock(t).shareA).toBe(0);
+        for (const [rows, groups] of [[64, 1], [3, 1], [6, 2]]) expect(convBlock(t, rows, groups).shareW).toBe(0);
+      }
+    });
+    return;
+  }
+  it('subgroup-shared kernels (forward, backward input, backward weight) match at TM = S and 2S, TN = 3, on every ungrouped geometry', async () => {
     try {
       for (const tm of [S, 2 * S]) {
         Object.assign(convOverride, { tm, tn: 3, wg: [S, 1], shareW: S, im2col: false });
@@ -125,15 +156,4 @@ gpuDescribe('conv2d', () => {
       for (const k of Object.keys(convOverride)) delete (convOverride as Record<string, unknown>)[k];
     }
   }, 240_000);
-
-  it('empty batches dispatch nothing', async () => {
-    const x = pair('float32', [0, 3, 5, 5]);
-    const w = pair('float32', [4, 3, 3, 3]);
-    const o = outPair('float32', [0, 4, 3, 3]);
-    backend().conv2d(x.g, w.g, o.g, P([1, 1], [0, 0], [1, 1], 1));
-    const dw = outPair('float32', [4, 3, 3, 3]);
-    backend().conv2dBackwardWeight(x.g, o.g, dw.g, P([1, 1], [0, 0], [1, 1], 1));
-    cpu.conv2dBackwardWeight(x.c, o.c, dw.c, P([1, 1], [0, 0], [1, 1], 1));
-    await expectSame(dw);
-  });
 });

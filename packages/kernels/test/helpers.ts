@@ -5,9 +5,9 @@
  * loops on exactly the same strided inputs.
  */
 import { CpuBackend, type DType, type TypedArray, type View } from '@kiln/core';
-import { describe, expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { requireWebGPU } from '@kiln/test-helpers';
-import { initWebGPU, type WebGPUBackend } from '../src/index.js';
+import { initWebGPU, type StrategyClass, type WebGPUBackend } from '../src/index.js';
 import type { GPUStorage } from '../src/pool.js';
 
 /**
@@ -18,6 +18,27 @@ export const gpu: WebGPUBackend | null = (await requireWebGPU()) ? await initWeb
 /** `describe` when WebGPU is available, `describe.skip` otherwise. */
 export const gpuDescribe = gpu ? describe : describe.skip;
 export const cpu = new CpuBackend();
+
+/**
+ * `gpuDescribe` once per kernel strategy class ('cpu-like', then 'gpu'), the
+ * backend switched to that class for the block and restored after it: the
+ * same checks cover the kernels lavapipe gets and those a real GPU gets.
+ */
+export function describeStrategies(title: string, fn: (strategy: StrategyClass) => void): void {
+  for (const strategy of ['cpu-like', 'gpu'] as const) {
+    gpuDescribe(`${title} [${strategy} strategy]`, () => {
+      let before: StrategyClass = 'cpu-like';
+      beforeAll(() => {
+        before = backend().tuning.strategy;
+        backend().setStrategy(strategy);
+      });
+      afterAll(() => {
+        backend().setStrategy(before);
+      });
+      fn(strategy);
+    });
+  }
+}
 
 /** The WebGPU backend; only call inside gpuDescribe blocks. */
 export function backend(): WebGPUBackend {

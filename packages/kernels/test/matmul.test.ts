@@ -84,7 +84,7 @@ gpuDescribe('matmul', () => {
 
   it('register blocks other than the table default (subgroup-shared A, interleaved columns, row-major grid) match too', async () => {
     const be = backend();
-    const sg = (be as unknown as { ctx: { tuning: { subgroupSize: number } } }).ctx.tuning.subgroupSize;
+    const sg = be.tuning.subgroupSize;
     const blocks: (typeof gemmOverride)[] = [
       { tm: 4, tn: 8, wg: [16, 4], cols: 'block', grid: 'nm', shareA: 0 },
       { tm: 2, tn: 4, wg: [8, 2], cols: 'interleave', grid: 'mn', shareA: 0, vecB: false },
