@@ -8,6 +8,7 @@
  */
 export { Module, type ForwardHook, type ForwardPreHook, type RemovableHandle } from './module.js';
 export { parameter, isParameter, type Parameter } from './parameter.js';
+export { derivingPreHook, derivationOf, hooksAllowFastPath, releaseDerived, type TensorDerivation, type DerivingPreHook } from './effective-tensor.js';
 export { StateDictError, type StateDict, type StateDictOptions, type LoadResult } from './state-dict.js';
 export { Conv2d, type Conv2dOptions } from './layers/conv.js';
 export { Linear } from './layers/linear.js';

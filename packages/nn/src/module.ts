@@ -1,6 +1,7 @@
 import { KilnError, type Tensor } from '@kiln/core';
 import { isParameter, isTensor, parameter } from './parameter.js';
 import { addIndent } from './repr.js';
+import { effectiveTensorOf, releaseDerived } from './effective-tensor.js';
 import { loadOwnEntries, loadStateDictInto, stateDictOf, type LoadResult, type StateDict, type StateDictOptions } from './state-dict.js';
 
 /** Called before forward with the module and its arguments; returning an array replaces the arguments. */
@@ -346,7 +347,21 @@ export class Module {
         p?.dispose();
       }
       for (const b of m._buffers.values()) b?.dispose();
+      releaseDerived(m);
     }
+  }
+
+  /**
+   * The tensor forward uses for member `name`: a parameter or buffer as it
+   * is, or, for a name a forward pre-hook derives (pruning's `weight =
+   * weight_orig * weight_mask`), its current value, computed now if its
+   * sources changed since it was last derived and cached otherwise (the
+   * module owns it). Fast paths that skip `call()` (BatchNorm folding, ONNX
+   * export) read weights through this, so hooks take effect on every path.
+   * Null when `name` is neither a member nor a tensor attribute.
+   */
+  effectiveTensor(name: string): Tensor | null {
+    return effectiveTensorOf(this, name);
   }
 
   // ---------------------------------------------------------------- hooks

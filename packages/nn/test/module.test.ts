@@ -39,17 +39,37 @@ describe('Module registration', () => {
     expect(Object.keys(lin.stateDict())).toEqual(['weight']);
   });
 
-  it('supports the pruning pattern: delete a parameter, register weight_orig/weight_mask, weight a plain tensor', () => {
+  it('supports the pruning pattern: weight_orig/weight_mask members, weight recomputed by a pre-hook and used by forward', () => {
     const lin = new Linear(3, 2);
     const orig = lin.weight;
     delete (lin as Partial<Linear>).weight;
     lin.registerParameter('weight_orig', orig);
-    lin.registerBuffer('weight_mask', ones([2, 3]));
+    // Zeroes one entry of each row: forward must use orig * mask, not orig.
+    const mask = tensor([[1, 0, 1], [0, 1, 1]]);
+    lin.registerBuffer('weight_mask', mask);
+    const members = lin as unknown as { weight: Tensor; weight_orig: Tensor; weight_mask: Tensor };
     lin.registerForwardPreHook((m) => {
-      (m as unknown as { weight: Tensor }).weight = (m as unknown as { weight_orig: Tensor; weight_mask: Tensor }).weight_orig.mul((m as unknown as { weight_mask: Tensor }).weight_mask);
+      const t = m as unknown as typeof members;
+      t.weight = t.weight_orig.mul(t.weight_mask);
     });
-    const y = lin.call(randn([4, 3]));
-    expect(y.shape).toEqual([4, 2]);
+    const x = tensor([[1, 2, 3], [-1, 0.5, 2]]);
+    const y = lin.call(x).dataSync();
+    const w = orig.dataSync();
+    const b = lin.bias!.dataSync();
+    const m = mask.dataSync();
+    const dense = lin.forward(x).dataSync(); // weight is now the masked tensor: forward alone agrees
+    for (let i = 0; i < 2; i++) {
+      for (let o = 0; o < 2; o++) {
+        let want = b[o]!;
+        for (let k = 0; k < 3; k++) want += x.dataSync()[i * 3 + k]! * w[o * 3 + k]! * m[o * 3 + k]!;
+        expect(y[i * 2 + o]).toBeCloseTo(want, 5);
+        expect(dense[i * 2 + o]).toBeCloseTo(want, 5);
+      }
+    }
+    // The masked entries changed the output (w[0][1] * x[0][1] is not zero), so the mask mattered.
+    const unmasked = b[0]! + w[0]! * 1 + w[1]! * 2 + w[2]! * 3;
+    expect(Math.abs(y[0]! - unmasked)).toBeGreaterThan(1e-3 * Math.abs(w[1]!));
+    expect(members.weight.dataSync()[1]).toBe(0);
     expect(Object.keys(lin.stateDict())).toEqual(['bias', 'weight_orig', 'weight_mask']);
   });
 

@@ -1,5 +1,5 @@
 import { conv2d, isGradEnabled, tidy, type Tensor } from '@kiln/core';
-import { BatchNorm2d, Conv2d, Module, ReLU, type Sequential } from '@kiln/nn';
+import { BatchNorm2d, Conv2d, Module, ReLU, hooksAllowFastPath, type Sequential } from '@kiln/nn';
 import { canFold, foldConvBn, releaseFolded } from './fold.js';
 
 /** 3x3 convolution with padding 1 and no bias (torchvision's conv3x3). */
@@ -10,6 +10,15 @@ export function conv3x3(inPlanes: number, outPlanes: number, stride = 1, device?
 /** 1x1 convolution without bias (torchvision's conv1x1), the downsample branch. */
 export function conv1x1(inPlanes: number, outPlanes: number, stride = 1, device?: string): Conv2d {
   return new Conv2d(inPlanes, outPlanes, 1, { stride, bias: false, device });
+}
+
+/**
+ * True when a fused path may replace the calls of `modules`: none has a hook
+ * that could change its forward other than one that derives a tensor (a
+ * pruned weight), which the fold reads through Module.effectiveTensor.
+ */
+export function fusibleHooks(modules: readonly Module[]): boolean {
+  return modules.every(hooksAllowFastPath);
 }
 
 /**
@@ -30,8 +39,10 @@ export function noGradNeeded(m: Module, x: Tensor): boolean {
  * In eval mode, when no gradient is needed, forward takes the fused path:
  * each BatchNorm is folded into its conv (cached, see fold.ts) and the
  * shortcut add and ReLUs ride in the conv epilogue, 2-3 kernels per block
- * instead of ~10. The children's own forward hooks do not run on that path;
- * set {@link fuseInference} to false to force the layer-by-layer path.
+ * instead of ~10. The convs' weights are their effective tensors (a pruned
+ * conv's `weight_orig * weight_mask`); a child with any other forward hook or
+ * pre-hook makes the block run layer by layer, so hooks always run. Set
+ * {@link fuseInference} to false to force the layer-by-layer path.
  */
 export class BasicBlock extends Module {
   /** Output channels per `planes` (1 for BasicBlock, 4 for Bottleneck). */
@@ -69,7 +80,7 @@ export class BasicBlock extends Module {
   usesFusedPath(x: Tensor): boolean {
     if (!this.fuseInference || this.training || !canFold(this.bn1) || !canFold(this.bn2)) return false;
     if (this.downsample && !(this.downsampleConvBn && canFold(this.downsampleConvBn[1]))) return false;
-    return noGradNeeded(this, x);
+    return fusibleHooks(this.modules().slice(1)) && noGradNeeded(this, x);
   }
 
   override forward(x: Tensor): Tensor {
@@ -87,14 +98,14 @@ export class BasicBlock extends Module {
     return tidy(() => {
       const c1 = foldConvBn(this.conv1, this.bn1);
       const c2 = foldConvBn(this.conv2, this.bn2);
-      const out = conv2d(x, c1.weight, c1.bias, { stride: this.conv1.stride, padding: this.conv1.padding }, { relu: true });
+      const out = conv2d(x, c1.weight, c1.bias, { stride: this.conv1.stride, padding: this.conv1.padding, dilation: this.conv1.dilation, groups: this.conv1.groups }, { relu: true });
       let identity = x;
       const ds = this.downsampleConvBn;
       if (ds) {
         const cd = foldConvBn(ds[0], ds[1]);
-        identity = conv2d(x, cd.weight, cd.bias, { stride: ds[0].stride, padding: ds[0].padding });
+        identity = conv2d(x, cd.weight, cd.bias, { stride: ds[0].stride, padding: ds[0].padding, dilation: ds[0].dilation, groups: ds[0].groups });
       }
-      return conv2d(out, c2.weight, c2.bias, { stride: this.conv2.stride, padding: this.conv2.padding }, { residual: identity, relu: true });
+      return conv2d(out, c2.weight, c2.bias, { stride: this.conv2.stride, padding: this.conv2.padding, dilation: this.conv2.dilation, groups: this.conv2.groups }, { residual: identity, relu: true });
     });
   }
 

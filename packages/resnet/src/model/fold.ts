@@ -4,12 +4,16 @@
 //               = (W * s) * x + ((b - mean) * s + beta),   s = g/sqrt(var+eps)
 //
 // so inference runs one conv (with bias, residual and ReLU in its epilogue)
-// instead of conv + four elementwise passes. Folded tensors are cached per
-// BatchNorm and rebuilt when any source tensor is replaced (identity) or
-// modified in place (its storage version), e.g. by an optimizer step or
-// loadStateDict, or re-pointed at other memory (set_, Module.to), so they
-// can never go stale.
-import { noGrad, tidy, keep, type Tensor } from '@kiln/core';
+// instead of conv + four elementwise passes. W, b and the BatchNorm tensors
+// are the modules' effective tensors (Module.effectiveTensor): what their
+// forward pre-hooks make of them, e.g. a pruned conv's weight_orig *
+// weight_mask, never a parameter read behind the module's back. Folded
+// tensors are cached per BatchNorm and rebuilt when any source tensor is
+// replaced (identity; a pruned weight is re-derived, so replaced, whenever
+// weight_orig or weight_mask change) or modified in place (its storage
+// version), e.g. by an optimizer step or loadStateDict, or re-pointed at
+// other memory (set_, Module.to), so they can never go stale.
+import { KilnError, noGrad, tidy, keep, type Tensor } from '@kiln/core';
 import type { BatchNorm2d, Conv2d } from '@kiln/nn';
 
 /** A conv with its BatchNorm folded in: what the fused forward passes to conv2d. */
@@ -36,8 +40,17 @@ function stateOf(t: Tensor | null): readonly [number, number, number] | null {
 
 const cache = new WeakMap<BatchNorm2d, CacheEntry>();
 
+/** [conv weight, conv bias, bn weight, bn bias, running mean, running var] as forward would use them. */
 function sourcesOf(conv: Conv2d, bn: BatchNorm2d): (Tensor | null)[] {
-  return [conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var];
+  // Without grad mode a derived weight is reused while its sources are unchanged.
+  return noGrad(() => [
+    conv.effectiveTensor('weight'),
+    conv.effectiveTensor('bias'),
+    bn.effectiveTensor('weight'),
+    bn.effectiveTensor('bias'),
+    bn.effectiveTensor('running_mean'),
+    bn.effectiveTensor('running_var'),
+  ]);
 }
 
 function isCurrent(e: CacheEntry, sources: (Tensor | null)[], eps: number): boolean {
@@ -61,21 +74,24 @@ export function canFold(bn: BatchNorm2d): boolean {
 
 /**
  * `conv` followed by eval-mode `bn` as one conv's weight and bias, cached
- * until a source tensor changes. Computed on the tensors' device, without autograd.
+ * until a source tensor changes. Computed on the tensors' device, without
+ * autograd, from the modules' effective tensors (a pruned conv's masked weight).
  */
 export function foldConvBn(conv: Conv2d, bn: BatchNorm2d): FoldedConv {
   const sources = sourcesOf(conv, bn);
   const hit = cache.get(bn);
   if (hit && isCurrent(hit, sources, bn.eps)) return hit;
   releaseFolded(bn);
+  const [convWeight, convBias, bnWeight, bnBias, runningMean, runningVar] = sources;
+  if (!convWeight || !runningMean || !runningVar) throw new KilnError('foldConvBn', `${conv._getName()} has no weight or ${bn._getName()} no running statistics to fold`);
   const { weight, bias } = noGrad(() =>
     tidy(() => {
-      const out = conv.outChannels;
-      let scale = bn.running_var!.add(bn.eps).rsqrt();
-      if (bn.weight) scale = scale.mul(bn.weight);
-      const w = conv.weight.mul(scale.reshape([out, 1, 1, 1]));
-      let b = (conv.bias ? conv.bias.sub(bn.running_mean!) : bn.running_mean!.neg()).mul(scale);
-      if (bn.bias) b = b.add(bn.bias);
+      const out = convWeight.shape[0]!;
+      let scale = runningVar.add(bn.eps).rsqrt();
+      if (bnWeight) scale = scale.mul(bnWeight);
+      const w = convWeight.mul(scale.reshape([out, 1, 1, 1]));
+      let b = (convBias ? convBias.sub(runningMean) : runningMean.neg()).mul(scale);
+      if (bnBias) b = b.add(bnBias);
       return { weight: w, bias: b };
     }),
   );
