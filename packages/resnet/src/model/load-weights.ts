@@ -43,6 +43,7 @@ function pthStateDict(file: ReturnType<typeof loadPth>, source: string, keepDtyp
 
 /** Options of {@link readWeights}. */
 export interface ReadWeightsOptions {
+  /** Force a reader instead of detecting it from the bytes. */
   format?: WeightsFormat;
   /** Names the file in error messages. */
   source?: string;
