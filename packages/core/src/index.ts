@@ -93,3 +93,16 @@ export {
 export { Function, FunctionCtx, type FunctionGrads } from './autograd/function.js';
 export { checkpoint, type CheckpointOptions } from './autograd/checkpoint.js';
 export { isRecomputing } from './autograd/recompute.js';
+export {
+  QTensor,
+  QDTYPES,
+  intDtypeOf,
+  qRange,
+  isQTensor,
+  quantizePerTensor,
+  quantizePerChannel,
+  dequantize,
+  type QDType,
+  type QScheme,
+  type QParams,
+} from './quantized/index.js';

@@ -20,6 +20,7 @@ import * as idx from './ops/indexing.js';
 import * as conv from './ops/conv.js';
 import * as pool from './ops/pool.js';
 import * as norm from './ops/norm.js';
+import { anyPacked, isPacked, packHost, packedRange, storageBytes, withWords } from './ops/packed.js';
 
 type GView = View<GPUStorage>;
 
@@ -93,7 +94,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   // ---- memory ----
   alloc(size: number, dtype: DType): GPUStorage {
     this.live();
-    const buffer = this.runtime.storagePool.acquire(Math.max(4, size * 4));
+    const buffer = this.runtime.storagePool.acquire(Math.max(4, storageBytes(size, dtype)));
     return new GPUStorage(size, dtype, buffer);
   }
 
@@ -108,6 +109,11 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     if (data.length !== storage.size) {
       throw new BackendError('write', `expected ${storage.size} elements for a ${storage.dtype} storage, got ${data.length}`);
     }
+    if (isPacked(storage.dtype)) {
+      const packed = packHost(data);
+      this.runtime.write(storage.buffer, packed, packed.length);
+      return;
+    }
     const words = data instanceof Float32Array || data instanceof Int32Array ? data : Int32Array.from(data);
     this.runtime.write(storage.buffer, words, storage.size * 4);
   }
@@ -116,6 +122,12 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     this.live();
     if (offset < 0 || length < 0 || offset + length > storage.size) {
       throw new BackendError('read', `range [${offset}, ${offset + length}) outside a storage of ${storage.size} elements`);
+    }
+    if (isPacked(storage.dtype)) {
+      const r = packedRange(offset, length);
+      const bytes = await this.runtime.read(storage.buffer, r.start, r.bytes);
+      const Ctor = storage.dtype === 'int8' ? Int8Array : Uint8Array;
+      return new Ctor(bytes, r.skip, length);
     }
     const bytes = await this.runtime.read(storage.buffer, offset * 4, length * 4);
     switch (storage.dtype) {
@@ -173,23 +185,54 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   }
 
   // ---- elementwise ----
-  fill(out: GView, value: number): void { ew.fill(this.runtime, out, value); }
-  copy(x: GView, out: GView): void { ew.copy(this.runtime, x, out); }
-  unary(op: UnaryOp, x: GView, out: GView, params?: UnaryParams): void { ew.unary(this.runtime, op, x, out, params); }
-  binary(op: BinaryOp, a: GView | number, b: GView | number, out: GView): void { ew.binary(this.runtime, op, a, b, out); }
-  where(cond: GView, a: GView | number, b: GView | number, out: GView): void { ew.where(this.runtime, cond, a, b, out); }
+  // Packed int8/uint8 operands run through int32 stand-ins (ops/packed.ts).
+  fill(out: GView, value: number): void {
+    if (anyPacked(out)) return withWords(this.ctx, [], [out], false, (_, [o]) => ew.fill(this.runtime, o, value));
+    ew.fill(this.runtime, out, value);
+  }
+  copy(x: GView, out: GView): void {
+    if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => ew.copy(this.runtime, i, o));
+    ew.copy(this.runtime, x, out);
+  }
+  unary(op: UnaryOp, x: GView, out: GView, params?: UnaryParams): void {
+    if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => ew.unary(this.runtime, op, i, o, params));
+    ew.unary(this.runtime, op, x, out, params);
+  }
+  binary(op: BinaryOp, a: GView | number, b: GView | number, out: GView): void {
+    if (anyPacked(a, b, out)) return withWords(this.ctx, [a, b], [out], false, ([i, j], [o]) => ew.binary(this.runtime, op, i, j, o));
+    ew.binary(this.runtime, op, a, b, out);
+  }
+  where(cond: GView, a: GView | number, b: GView | number, out: GView): void {
+    if (anyPacked(cond, a, b, out)) return withWords(this.ctx, [cond, a, b], [out], false, ([c, i, j], [o]) => ew.where(this.runtime, c, i, j, o));
+    ew.where(this.runtime, cond, a, b, out);
+  }
 
   // ---- reductions ----
-  reduce(op: ReduceOp, x: GView, reduceRank: number, out: GView): void { reduce(this.runtime, op, x, reduceRank, out); }
+  reduce(op: ReduceOp, x: GView, reduceRank: number, out: GView): void {
+    if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => reduce(this.runtime, op, i, reduceRank, o));
+    reduce(this.runtime, op, x, reduceRank, out);
+  }
 
   // ---- linear algebra ----
   matmul(a: GView, b: GView, out: GView, epilogue?: MatmulEpilogue<GPUStorage>): void { matmul(this.ctx, a, b, out, epilogue); }
 
   // ---- indexing ----
-  gather(x: GView, dim: number, index: GView, out: GView): void { idx.gather(this.runtime, x, dim, index, out); }
-  scatterAdd(out: GView, dim: number, index: GView, src: GView): void { idx.scatterAdd(this.runtime, out, dim, index, src); }
-  indexSelect(x: GView, dim: number, index: GView, out: GView): void { idx.indexSelect(this.runtime, x, dim, index, out); }
-  indexAdd(out: GView, dim: number, index: GView, src: GView): void { idx.indexAdd(this.runtime, out, dim, index, src); }
+  gather(x: GView, dim: number, index: GView, out: GView): void {
+    if (anyPacked(x, index, out)) return withWords(this.ctx, [x, index], [out], false, ([i, j], [o]) => idx.gather(this.runtime, i, dim, j, o));
+    idx.gather(this.runtime, x, dim, index, out);
+  }
+  scatterAdd(out: GView, dim: number, index: GView, src: GView): void {
+    if (anyPacked(out, index, src)) return withWords(this.ctx, [index, src], [out], true, ([j, s], [o]) => idx.scatterAdd(this.runtime, o, dim, j, s));
+    idx.scatterAdd(this.runtime, out, dim, index, src);
+  }
+  indexSelect(x: GView, dim: number, index: GView, out: GView): void {
+    if (anyPacked(x, index, out)) return withWords(this.ctx, [x, index], [out], false, ([i, j], [o]) => idx.indexSelect(this.runtime, i, dim, j, o));
+    idx.indexSelect(this.runtime, x, dim, index, out);
+  }
+  indexAdd(out: GView, dim: number, index: GView, src: GView): void {
+    if (anyPacked(out, index, src)) return withWords(this.ctx, [index, src], [out], true, ([j, s], [o]) => idx.indexAdd(this.runtime, o, dim, j, s));
+    idx.indexAdd(this.runtime, out, dim, index, src);
+  }
 
   // ---- CNN ----
   conv2d(x: GView, w: GView, out: GView, p: Conv2dParams, epilogue?: Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>): void {

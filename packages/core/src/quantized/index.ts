@@ -1,0 +1,2 @@
+export { QTensor, QDTYPES, intDtypeOf, qRange, isQTensor, checkQDtype, type QDType, type QScheme, type QParams } from './qtensor.js';
+export { quantizePerTensor, quantizePerChannel, dequantize, invScale, quantizeInts } from './quantize.js';
