@@ -28,5 +28,6 @@ export * as optim from './optim/index.js';
 /** torch.optim.lr_scheduler. */
 export * as lrScheduler from './lr-scheduler/index.js';
 export { clipGradNorm_ } from './clip-grad.js';
-export { saveSafetensors, loadSafetensors, SafetensorsError, type SaveSafetensorsOptions } from './serialization.js';
 export { checkpointSequential } from './checkpoint-sequential.js';
+export { GradScaler, type GradScalerOptions, type GradScalerStateDict } from './amp/grad-scaler.js';
+export { saveSafetensors, loadSafetensors, SafetensorsError, type SaveSafetensorsOptions } from './serialization.js';
