@@ -56,6 +56,30 @@ export interface MatmulEpilogue<S extends BackendStorage = BackendStorage> {
   residual?: View<S>;
   relu?: boolean;
   alpha?: number;
+  /** Integer GEMM: a and b are int8/uint8, accumulation is int32 (see {@link QuantEpilogue}). */
+  quant?: QuantEpilogue<S>;
+}
+
+/**
+ * The integer GEMM epilogue. With a [B, M, K] and b [B, K, N] int8/uint8
+ * (K a multiple of 4, a unit-stride along k in both, offsets and the other
+ * strides multiples of 4), v[m, n] = Σ_k (a[m, k] - aZeroPoint) * b[k, n]
+ * in int32 (b's zero point is 0), computed as Σ a·b - aZeroPoint * bColSum[n].
+ * A float32 out gets f32(v) * scale[n] (+ bias[n], float32) (then ReLU);
+ * an int8/uint8 out gets the requantized clamp(round(f32(v + bias[n]) *
+ * scale[n]) + outZeroPoint) with an int32 bias, ReLU clamping at outZeroPoint.
+ */
+export interface QuantEpilogue<S extends BackendStorage = BackendStorage> {
+  /** int32 [1]: a's zero point. */
+  aZeroPoint: View<S>;
+  /** int32 [N]: Σ_k b[k, n]. */
+  bColSum: View<S>;
+  /** float32 [N]: the per-column multiplier. */
+  scale: View<S>;
+  /** [N]: float32 for a float out, int32 for a quantized out. */
+  bias?: View<S>;
+  /** The zero point of an int8/uint8 out. */
+  outZeroPoint?: number;
 }
 
 /** NCHW 2-D convolution geometry, padding already resolved to numbers. */

@@ -105,4 +105,7 @@ export {
   type QDType,
   type QScheme,
   type QParams,
+  quantizedMatmul,
+  type QuantizedMatmulOptions,
 } from './quantized/index.js';
+export type { QuantEpilogue } from './backend.js';

@@ -21,6 +21,7 @@ import * as conv from './ops/conv.js';
 import * as pool from './ops/pool.js';
 import * as norm from './ops/norm.js';
 import { anyPacked, isPacked, packHost, packedRange, storageBytes, withWords } from './ops/packed.js';
+import { gemmInt8 } from './ops/matmul-int8.js';
 
 type GView = View<GPUStorage>;
 
@@ -42,6 +43,8 @@ export interface OpContext {
   gemm: GemmStrategy;
   /** Block shapes and subgroup use for this adapter. */
   tuning: KernelTuning;
+  /** The device's WGSL language features (packed_4x8_integer_dot_product picks the int8 GEMM's dot path). */
+  wgslFeatures: readonly string[];
   alloc(size: number, dtype: DType): GPUStorage;
   release(s: GPUStorage): void;
 }
@@ -59,7 +62,10 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     this.runtime = new Runtime(device, options);
     this.gemmOption = options.gemm;
     const tuning = this.resolve(requestedStrategy(options.strategy));
-    this.ctx = { rt: this.runtime, gemm: tuning.gemm, tuning, alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s) };
+    this.ctx = {
+      rt: this.runtime, gemm: tuning.gemm, tuning, wgslFeatures: info.wgslLanguageFeatures ?? [],
+      alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s),
+    };
   }
 
   /** The GEMM strategy in use ('register' for CPU adapters, 'tiled' otherwise). */
@@ -214,7 +220,10 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   }
 
   // ---- linear algebra ----
-  matmul(a: GView, b: GView, out: GView, epilogue?: MatmulEpilogue<GPUStorage>): void { matmul(this.ctx, a, b, out, epilogue); }
+  matmul(a: GView, b: GView, out: GView, epilogue?: MatmulEpilogue<GPUStorage>): void {
+    if (epilogue?.quant) gemmInt8(this.ctx, a, b, out, { ...epilogue, quant: epilogue.quant });
+    else matmul(this.ctx, a, b, out, epilogue);
+  }
 
   // ---- indexing ----
   gather(x: GView, dim: number, index: GView, out: GView): void {

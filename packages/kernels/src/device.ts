@@ -15,6 +15,8 @@ export interface AdapterInfo {
   /** 'node-dawn' or 'browser'. */
   runtime: 'node-dawn' | 'browser';
   features: string[];
+  /** WGSL language extensions (GPU.wgslLanguageFeatures), e.g. packed_4x8_integer_dot_product. */
+  wgslLanguageFeatures?: string[];
   limits: Record<string, number>;
   /** Subgroup size range (GPUAdapterInfo.subgroupMinSize/MaxSize) where the adapter reports it. */
   subgroupMinSize?: number;
@@ -111,6 +113,7 @@ export async function acquireDevice(options: DeviceOptions = {}): Promise<Acquir
     description: ai.description ?? '',
     runtime,
     features: [...device.features].map(String).sort(),
+    wgslLanguageFeatures: [...((gpu as { wgslLanguageFeatures?: Iterable<string> }).wgslLanguageFeatures ?? [])].sort(),
     limits,
   };
   const sg = ai as { subgroupMinSize?: number; subgroupMaxSize?: number };

@@ -5,6 +5,7 @@ import { CpuStorage } from './storage.js';
 import { cpuBinary, cpuCopy, cpuFill, cpuUnary, cpuWhere } from './elementwise.js';
 import { cpuReduce } from './reduce.js';
 import { cpuMatmul } from './linalg.js';
+import { cpuQuantMatmul } from './qgemm.js';
 import { cpuGather, cpuIndexAdd, cpuIndexSelect, cpuScatterAdd } from './indexing.js';
 import { cpuConv2d, cpuConv2dBackwardInput, cpuConv2dBackwardWeight } from './conv.js';
 import {
@@ -55,7 +56,10 @@ export class CpuBackend implements Backend<CpuStorage> {
   binary(op: BinaryOp, a: View | number, b: View | number, out: View): void { cpuBinary(op, a, b, out); }
   where(cond: View, a: View | number, b: View | number, out: View): void { cpuWhere(cond, a, b, out); }
   reduce(op: ReduceOp, x: View, reduceRank: number, out: View): void { cpuReduce(op, x, reduceRank, out); }
-  matmul(a: View, b: View, out: View, epilogue?: MatmulEpilogue): void { cpuMatmul(a, b, out, epilogue); }
+  matmul(a: View, b: View, out: View, epilogue?: MatmulEpilogue): void {
+    if (epilogue?.quant) cpuQuantMatmul(a, b, out, { ...epilogue, quant: epilogue.quant });
+    else cpuMatmul(a, b, out, epilogue);
+  }
   gather(x: View, dim: number, index: View, out: View): void { cpuGather(x, dim, index, out); }
   scatterAdd(out: View, dim: number, index: View, src: View): void { cpuScatterAdd(out, dim, index, src); }
   indexSelect(x: View, dim: number, index: View, out: View): void { cpuIndexSelect(x, dim, index, out); }

@@ -26,6 +26,7 @@
  * tiles (64 x 16 each, 8 KiB) in shared memory, zero-padded at the edges.
  */
 import { bufferDecl, metaDecl, PRELUDE } from './common.js';
+import { gemmInt8Wgsl, int8Key, type Int8Gemm } from './gemm-int8.js';
 
 /** How an operand is read: scalar through its strides, or vec4 along k or n (unit stride, 16-byte aligned). */
 export type GemmLoad = 's' | 'k4' | 'n4';
@@ -51,6 +52,8 @@ export interface GemmConfig {
    * A element once instead of once per lane.
    */
   shareA: number;
+  /** register: the int8 GEMM (int32 accumulation, packed operands, requantizing epilogue; see gemm-int8.ts). */
+  int8?: Int8Gemm;
 }
 
 /**
@@ -65,7 +68,8 @@ export const EPI = { biasN: 1, biasM: 2, residual: 4, relu: 8 };
 export const TILE = 64;
 
 export function gemmKey(c: GemmConfig): string {
-  return c.strategy === 'tiled' ? 'gemm:tiled' : `gemm:register:${c.tm}x${c.tn}:w${c.wg.join('x')}:${c.a}${c.b}:${c.cols}:${c.grid}:sg${c.shareA}`;
+  const base = c.strategy === 'tiled' ? 'gemm:tiled' : `gemm:register:${c.tm}x${c.tn}:w${c.wg.join('x')}:${c.a}${c.b}:${c.cols}:${c.grid}:sg${c.shareA}`;
+  return c.int8 ? `${base}:${int8Key(c.int8)}` : base;
 }
 
 /** Bindings: out, a, b, bias, residual (the last two bound to a dummy when unused). */
@@ -241,6 +245,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 export function gemmWgsl(c: GemmConfig): string {
+  if (c.int8) return gemmInt8Wgsl(c, c.int8);
   return `${c.strategy === 'register' && c.shareA ? 'enable subgroups;' : ''}
 ${metaDecl(GM.words)}
 ${PRELUDE}
