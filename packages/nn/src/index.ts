@@ -27,6 +27,8 @@ export { skipInit } from './init.js';
 export * as optim from './optim/index.js';
 /** torch.optim.lr_scheduler. */
 export * as lrScheduler from './lr-scheduler/index.js';
+/** torch.nn.utils.prune: unstructured, structured and global pruning with PyTorch's masks and state-dict keys. */
+export * as prune from './prune/index.js';
 export { clipGradNorm_ } from './clip-grad.js';
 export { checkpointSequential } from './checkpoint-sequential.js';
 export { GradScaler, type GradScalerOptions, type GradScalerStateDict } from './amp/grad-scaler.js';
