@@ -286,7 +286,7 @@ export class Tensor {
     const src = this._storage.backend;
     if (!src.readSync) throw new BackendError('to', `moving a tensor from ${this.device} to ${target} needs a readback: use await tensor.toDevice('${target}')`);
     const dst = getBackend(target);
-    const out = empty(this.shape, this.dtype, dst);
+    const out = empty(this.shape, this.dtype, dst, 'to');
     if (out.numel() > 0) dst.write(out._storage.data, this.dataSync());
     return out;
   }
@@ -296,7 +296,7 @@ export class Tensor {
     if (target === this.device) return this;
     const dst = getBackend(target);
     const data = await this.toArray();
-    const out = empty(this.shape, this.dtype, dst);
+    const out = empty(this.shape, this.dtype, dst, 'toDevice');
     if (out.numel() > 0) dst.write(out._storage.data, data);
     if (this.requiresGrad && this.isLeaf) out.requiresGrad_(true);
     return out;

@@ -111,7 +111,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   }
 
   write(storage: GPUStorage, data: TypedArray): void {
-    this.live();
+    this.live('write');
     if (data.length !== storage.size) {
       throw new BackendError('write', `expected ${storage.size} elements for a ${storage.dtype} storage, got ${data.length}`);
     }
@@ -125,7 +125,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   }
 
   async read(storage: GPUStorage, offset: number, length: number): Promise<TypedArray> {
-    this.live();
+    this.live('read');
     if (offset < 0 || length < 0 || offset + length > storage.size) {
       throw new BackendError('read', `range [${offset}, ${offset + length}) outside a storage of ${storage.size} elements`);
     }
@@ -151,9 +151,9 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     return { bytesInUse: s.bytesInUse, bytesPooled: s.bytesPooled + st.bytesPooled, buffersAllocated: s.created + st.created };
   }
 
-  sync(): Promise<void> {
-    this.live();
-    return this.runtime.sync();
+  async sync(): Promise<void> {
+    this.live('sync');
+    await this.runtime.sync();
   }
 
   /** Submits queued work without waiting for it. */
@@ -186,8 +186,30 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     return this.destroyed;
   }
 
-  private live(): void {
-    if (this.destroyed) throw new BackendError('webgpu', 'the backend was destroyed');
+  /**
+   * True once the device is lost (device.destroy(), a driver reset, a GPU
+   * removed): every op, read and tensor of this backend throws a
+   * BackendError saying so, and initWebGPU() acquires a new device.
+   */
+  get isLost(): boolean {
+    return this.runtime.lostReason !== null;
+  }
+
+  /**
+   * Most bytes of GPU memory tensor storage may hold, live plus pooled
+   * (Infinity: no cap); see WebGPUBackendOptions.memoryCap.
+   */
+  get memoryCap(): number {
+    return this.runtime.storagePool.memoryCap;
+  }
+
+  set memoryCap(bytes: number) {
+    this.runtime.storagePool.memoryCap = bytes;
+  }
+
+  private live(op = 'webgpu'): void {
+    if (this.runtime.lostReason !== null) throw this.runtime.lostError(op);
+    if (this.destroyed) throw new BackendError(op, 'the WebGPU backend was destroyed');
   }
 
   // ---- elementwise ----

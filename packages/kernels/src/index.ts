@@ -29,11 +29,14 @@ let current: WebGPUBackend | null = null;
 /**
  * Acquires a WebGPU device, constructs the backend and registers it with
  * core under the name 'webgpu'. Idempotent: later calls return the same
- * backend (options of later calls are ignored) until it is destroyed.
- * Throws a BackendError when no adapter is available.
+ * backend (options of later calls are ignored) until it is destroyed or
+ * its device is lost; then the next call acquires a new device and
+ * registers a new backend. Throws a BackendError when no adapter is available.
  */
 export function initWebGPU(options: InitWebGPUOptions = {}): Promise<WebGPUBackend> {
-  if (current && !current.isDestroyed) return Promise.resolve(current);
+  if (current && !current.isDestroyed && !current.isLost) return Promise.resolve(current);
+  // A lost device's backend frees what it still holds; its tensors keep throwing "device was lost".
+  if (current?.isLost) current.destroy();
   pending ??= acquireDevice(options)
     .then(({ device, info, gpu }) => {
       const backend = new WebGPUBackend(device, info, options);
@@ -50,5 +53,5 @@ export function initWebGPU(options: InitWebGPUOptions = {}): Promise<WebGPUBacke
 
 /** The adapter info of the initialised backend (vendor, architecture, features, limits), or null before initWebGPU. */
 export function getAdapterInfo(): AdapterInfo | null {
-  return current && !current.isDestroyed ? current.info : null;
+  return current && !current.isDestroyed && !current.isLost ? current.info : null;
 }

@@ -37,6 +37,12 @@ export interface RuntimeOptions {
   batchSize?: number;
   /** Dawn event polling interval while waiting, in ms; 0 = Dawn's busy setImmediate loop (default 1). */
   pollIntervalMs?: number;
+  /**
+   * Most bytes of GPU memory tensor storage may hold, live plus pooled
+   * (default: no cap). An allocation past it first frees the pool, then
+   * fails with a BackendError naming the op, the size and the cap.
+   */
+  memoryCap?: number;
 }
 
 /** KILN_WEBGPU_POLL_MS from the environment (Node only), if set. */
@@ -49,6 +55,8 @@ function envPollMs(): number | undefined {
 const ARENA_BYTES = 64 * 1024;
 /** Uniform binding sizes are rounded to this. */
 const META_ALIGN = 16;
+/** How long a failed readback waits for Dawn to report a device loss behind it. */
+const LOSS_REPORT_MS = 200;
 
 export class Runtime {
   readonly storagePool: BufferPool;
@@ -72,15 +80,23 @@ export class Runtime {
   private readonly touched = new Set<GPUBuffer>();
   /** Error-scope results of submitted batches not yet awaited by a read/sync. */
   private scopeChecks: Promise<GPUError | null>[] = [];
+  /** Kernel names dispatched in the batch being encoded, for naming its errors. */
+  private batchKernels = new Set<string>();
   private error: Error | null = null;
-  private lostReason: string | null = null;
+  private lostInfo: string | null = null;
   private readonly lost: Promise<never>;
 
   constructor(readonly device: GPUDevice, options: RuntimeOptions = {}) {
     this.batchSize = options.batchSize ?? 64;
     this.pollIntervalMs = options.pollIntervalMs ?? envPollMs() ?? 1;
     const U = GPUBufferUsage;
-    this.storagePool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'kiln-storage');
+    // Every storage is bound whole, so the binding limit caps a buffer as well as maxBufferSize.
+    const binding = device.limits.maxStorageBufferBindingSize;
+    const [maxBytes, maxLimit] = binding <= device.limits.maxBufferSize
+      ? [binding, 'maxStorageBufferBindingSize'] : [device.limits.maxBufferSize, 'maxBufferSize'];
+    this.storagePool = new BufferPool(device, U.STORAGE | U.COPY_SRC | U.COPY_DST, 'kiln-storage', maxBytes, maxLimit);
+    this.storagePool.memoryCap = options.memoryCap ?? Infinity;
+    this.storagePool.beforeTrim = () => this.flush();
     this.stagingPool = new BufferPool(device, U.MAP_READ | U.COPY_DST, 'kiln-staging');
     this.metaAlign = Math.max(META_ALIGN, device.limits.minUniformBufferOffsetAlignment);
     this.arena = device.createBuffer({ size: ARENA_BYTES, usage: U.UNIFORM | U.COPY_DST, label: 'kiln-meta-arena' });
@@ -91,16 +107,26 @@ export class Runtime {
       this.error ??= new BackendError('webgpu', `uncaptured ${e.constructor.name}: ${e.message}`);
     });
     this.lost = device.lost.then((info) => {
-      this.lostReason = `${info.reason}: ${info.message}`;
-      throw new BackendError('webgpu', `device lost (${this.lostReason})`);
+      this.lostInfo = `reason '${info.reason ?? 'unknown'}': ${info.message}`;
+      throw this.lostError('webgpu');
     });
     this.lost.catch(() => undefined);
     this.openScopes();
   }
 
+  /** Null while the device works; after loss (device.destroy(), a driver reset) what the device said. */
+  get lostReason(): string | null {
+    return this.lostInfo;
+  }
+
+  /** The error every use of a lost device throws, naming the op that met it. */
+  lostError(op: string): BackendError {
+    return new BackendError(op, `the WebGPU device was lost (${this.lostInfo}); its tensors are gone. Call initWebGPU() for a new device and recreate them`);
+  }
+
   /** Throws the first pending device error (once) or device loss (always). */
-  check(): void {
-    if (this.lostReason !== null) throw new BackendError('webgpu', `device lost (${this.lostReason})`);
+  check(op = 'webgpu'): void {
+    if (this.lostInfo !== null) throw this.lostError(op);
     if (this.error) {
       const e = this.error;
       this.error = null;
@@ -116,9 +142,15 @@ export class Runtime {
   private closeScopes(): void {
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
+    const kernels = [...this.batchKernels];
+    this.batchKernels = new Set();
     const check = Promise.all([validation, oom]).then(([v, o]) => {
       const e = v ?? o;
-      if (e) this.error ??= new BackendError('webgpu', `${e.constructor.name}: ${e.message}`);
+      if (e) {
+        // The batch's kernels name the suspects; Dawn's message names the exact object by its label (the kernel key).
+        const op = kernels.length === 1 ? kernels[0]! : 'webgpu';
+        this.error ??= new BackendError(op, `${e.constructor.name} in a batch of kernels [${kernels.join(', ')}]: ${e.message}`);
+      }
       return e;
     }, () => null);
     this.scopeChecks.push(check);
@@ -148,6 +180,9 @@ export class Runtime {
     const key = `${spec.key}|${access}`;
     let p = this.pipelines.get(key);
     if (!p) {
+      // A scope of its own, so a kernel that fails to compile or validate is
+      // named exactly (and dropped from the cache) at the next op.
+      this.device.pushErrorScope('validation');
       const module = this.device.createShaderModule({ code: spec.code(), label: spec.key });
       p = this.device.createComputePipeline({
         layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
@@ -155,6 +190,14 @@ export class Runtime {
         label: spec.key,
       });
       this.pipelines.set(key, p);
+      const scope = this.device.popErrorScope().then((e) => {
+        if (e) {
+          this.pipelines.delete(key);
+          this.error ??= new BackendError(spec.kernel, `WGSL kernel '${spec.key}' failed validation: ${e.message}`);
+        }
+        return e;
+      }, () => null);
+      this.scopeChecks.push(scope);
     }
     return p;
   }
@@ -185,7 +228,7 @@ export class Runtime {
 
   /** Encodes one dispatch into the current batch. Empty grids encode nothing. */
   dispatch(spec: DispatchSpec): void {
-    this.check();
+    this.check(spec.kernel);
     const [x, y, z] = spec.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     this.unaliasBindings(spec);
@@ -219,6 +262,7 @@ export class Runtime {
       this.pass.dispatchWorkgroups(x, y, z);
     }
     this.dispatched++;
+    this.batchKernels.add(spec.kernel);
     if (this.profiler.wallClock) this.flush();
   }
 
@@ -270,7 +314,7 @@ export class Runtime {
    * that work first.
    */
   write(buffer: GPUBuffer, data: ArrayBufferView, bytes: number): void {
-    this.check();
+    this.check('write');
     if (this.touched.has(buffer)) this.flush();
     if (bytes > 0) this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
   }
@@ -289,7 +333,7 @@ export class Runtime {
 
   /** Flushes and resolves once the device has finished all submitted work. */
   async sync(): Promise<void> {
-    this.check();
+    this.check('sync');
     this.flush();
     await this.wait(() => this.device.queue.onSubmittedWorkDone());
     await this.settleErrors();
@@ -297,7 +341,7 @@ export class Runtime {
 
   /** Copies `bytes` from `buffer` at `offset` back to the host. */
   async read(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
-    this.check();
+    this.check('read');
     if (bytes === 0) return new ArrayBuffer(0);
     const staging = this.stagingPool.acquire(bytes);
     this.copyBuffer(buffer, offset, staging, 0, bytes);
@@ -305,7 +349,9 @@ export class Runtime {
     try {
       await this.wait(() => staging.mapAsync(GPUMapMode.READ, 0, bytes));
     } catch (e) {
-      this.check();
+      // Dawn may reject the map before it reports the loss that caused it.
+      if (this.lostInfo === null) await Promise.race([this.lost.catch(() => undefined), new Promise((r) => setTimeout(r, LOSS_REPORT_MS))]);
+      this.check('read');
       throw e instanceof BackendError ? e : new BackendError('read', `mapAsync failed: ${(e as Error).message}`);
     }
     const out = staging.getMappedRange(0, bytes).slice(0);

@@ -22,7 +22,7 @@ const UNARY: Record<UnaryOp, (x: number, p?: UnaryParams) => number> = {
   tanh: Math.tanh,
   sigmoid: (x) => 1 / (1 + Math.exp(-x)),
   relu: (x) => (x > 0 ? x : x !== x ? x : 0),
-  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : x !== x ? x : 0),
+  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0), // NaN -> 0, as PyTorch
   floor: Math.floor,
   ceil: Math.ceil,
   round: roundHalfEven,

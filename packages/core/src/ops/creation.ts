@@ -23,7 +23,7 @@ function finishCreation(t: Tensor, opts: TensorOptions | undefined): Tensor {
 }
 
 function upload(op: string, data: TypedArray, shape: number[], dtype: DType, backend: Backend): Tensor {
-  const t = empty(shape, dtype, backend);
+  const t = empty(shape, dtype, backend, op);
   if (data.length !== numel(shape)) throw new ShapeError(op, `data has ${data.length} elements but shape ${fmtShape(shape)} needs ${numel(shape)}`);
   if (data.length > 0) backend.write(t._storage.data, data);
   return t;
@@ -92,7 +92,7 @@ export function tensor(data: NestedArray | TypedArray, opts?: TensorOptions): Te
 export function full(shape: readonly number[], value: number | boolean, opts?: TensorOptions): Tensor {
   const s = checkShape('full', shape);
   const dtype = opts?.dtype ?? (typeof value === 'boolean' ? 'bool' : 'float32');
-  const t = empty(s, dtype, getBackend(opts?.device));
+  const t = empty(s, dtype, getBackend(opts?.device), 'full');
   if (t.numel() > 0) t._storage.backend.fill(t._view(), Number(value));
   return finishCreation(t, opts);
 }
@@ -205,5 +205,5 @@ export function randintLike(t: Tensor, low: number, high: number, opts?: RandomO
 
 /** An uninitialised tensor (contents unspecified), as torch.empty. */
 export function emptyTensor(shape: readonly number[], opts?: TensorOptions): Tensor {
-  return finishCreation(empty(shape, opts?.dtype ?? 'float32', getBackend(opts?.device)), opts);
+  return finishCreation(empty(shape, opts?.dtype ?? 'float32', getBackend(opts?.device), 'empty'), opts);
 }

@@ -175,11 +175,11 @@ export function std(x: Tensor, dim?: Dims, opts: VarOptions = {}): Tensor {
 }
 
 /** The max along dims, detached, with infinities replaced by 0 so subtracting it is safe. */
-function stableShift(x: Tensor, dims: readonly number[]): Tensor {
+function stableShift(x: Tensor, dims: readonly number[], finiteOnly = true): Tensor {
   return noGrad(() => tidy(() => {
     let m = x.detach();
     for (const d of [...dims].sort((a, b) => b - a)) m = m.max(d, true).values;
-    return where(isfinite(m), m, 0);
+    return finiteOnly ? where(isfinite(m), m, 0) : m;
   }));
 }
 
@@ -200,7 +200,8 @@ export function softmax(x: Tensor, dim: number): Tensor {
   const [d] = resolveDims('softmax', x, dim);
   return tracedAs('softmax', [x], { dim: d }, () =>
     tidy(() => {
-      const e = x.sub(stableShift(x, [d!])).exp();
+      // The raw max, as PyTorch: a row holding +Inf gives Inf - Inf = NaN throughout.
+      const e = x.sub(stableShift(x, [d!], false)).exp();
       return e.div(e.sum(d, true));
     }),
   );
@@ -212,7 +213,7 @@ export function logSoftmax(x: Tensor, dim: number): Tensor {
   const [d] = resolveDims('logSoftmax', x, dim);
   return tracedAs('logSoftmax', [x], { dim: d }, () =>
     tidy(() => {
-      const shifted = x.sub(stableShift(x, [d!]));
+      const shifted = x.sub(stableShift(x, [d!], false));
       return shifted.sub(shifted.exp().sum(d, true).log());
     }),
   );

@@ -5,6 +5,7 @@ import { commonBackend, empty } from './util.js';
 import { finish } from '../autograd/record.js';
 import type { BackwardFn } from '../autograd/node.js';
 import { noGrad } from '../autograd/grad-mode.js';
+import { where } from './binary.js';
 
 /** Ops that need a floating input (PyTorch promotes ints to float for these). */
 const FLOAT_ONLY = new Set<UnaryOp>(['exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'reciprocal']);
@@ -24,7 +25,8 @@ const GRADS: Partial<Record<UnaryOp, (g: Tensor, x: Tensor, y: Tensor, p?: Unary
   cos: (g, x) => g.mul(x.sin()).neg(),
   tanh: (g, _x, y) => g.mul(y.square().neg().add(1)),
   sigmoid: (g, _x, y) => g.mul(y).mul(y.neg().add(1)),
-  relu: (g, _x, y) => g.mul(y.gt(0)),
+  // PyTorch's threshold_backward: zero where the output is <= 0, the gradient elsewhere (a NaN input passes it on).
+  relu: (g, _x, y) => where(y.le(0), 0, g),
   square: (g, x) => g.mul(x).mul(2),
   reciprocal: (g, _x, y) => g.mul(y.square()).neg(),
   sign: (g) => g.mul(0),

@@ -1,15 +1,23 @@
 import { Tensor } from '../tensor.js';
 import { getBackend, type Backend } from '../backend.js';
 import type { DType } from '../dtype.js';
-import { BackendError, KilnError } from '../errors.js';
+import { BackendError, KilnError, fmtShape } from '../errors.js';
 import { StorageRef } from '../storage.js';
 import { contiguousStrides, numel, checkShape } from '../shape.js';
 
 /** A tensor operand or a plain number (a scalar operand, as in PyTorch). */
 export type TensorOrScalar = Tensor | number;
 
+/**
+ * The op that last chose a backend: every op calls {@link commonBackend}
+ * before it allocates its outputs, so an allocation that fails is reported
+ * under the op the user called.
+ */
+let allocatingOp = 'alloc';
+
 /** The common backend of an op's tensor inputs; rejects mixed devices and disposed tensors. */
 export function commonBackend(op: string, inputs: readonly unknown[]): Backend {
+  allocatingOp = op;
   let backend: Backend | null = null;
   for (const x of inputs) {
     const t = x as Tensor | null;
@@ -17,6 +25,9 @@ export function commonBackend(op: string, inputs: readonly unknown[]): Backend {
     t._checkAlive(op);
     const b = t._storage.backend;
     if (backend && backend !== b) {
+      if (backend.name === b.name) {
+        throw new BackendError(op, `expected all tensors to be on the same device, but found tensors of two '${b.name}' backends: one was replaced (initWebGPU() after a device loss), its tensors cannot be used`);
+      }
       throw new BackendError(op, `expected all tensors to be on the same device, but found at least two devices, ${backend.name} and ${b.name}`);
     }
     backend = b;
@@ -24,11 +35,23 @@ export function commonBackend(op: string, inputs: readonly unknown[]): Backend {
   return backend ?? getBackend();
 }
 
-/** A fresh contiguous tensor on `backend` with unspecified contents. */
-export function empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
+/**
+ * A fresh contiguous tensor on `backend` with unspecified contents. A
+ * backend that refuses the allocation (a device limit, a memory cap) gets
+ * its error re-thrown under `op`, with the tensor's shape and dtype.
+ */
+export function empty(shape: readonly number[], dtype: DType, backend: Backend, op = allocatingOp): Tensor {
   const s = checkShape('empty', shape);
-  const storage = new StorageRef(backend, backend.alloc(numel(s), dtype));
-  return Tensor._fromStorage(storage, s, contiguousStrides(s), 0, dtype);
+  let data;
+  try {
+    data = backend.alloc(numel(s), dtype);
+  } catch (e) {
+    if (!(e instanceof BackendError)) throw e;
+    const reason = e.message.slice(e.op.length + 2);
+    // 'alloc' marks a refused size (a device limit, a memory cap); anything else (a lost device) keeps its words.
+    throw new BackendError(op, e.op === 'alloc' ? `cannot allocate a ${dtype} tensor of shape ${fmtShape(s)} on ${backend.name}: ${reason}` : reason);
+  }
+  return Tensor._fromStorage(new StorageRef(backend, data), s, contiguousStrides(s), 0, dtype);
 }
 
 /** Rejects a non-tensor where a tensor is required. */

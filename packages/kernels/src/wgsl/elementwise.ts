@@ -62,7 +62,8 @@ export function unaryExpr(op: UnaryOp, t: Scalar, a: string, p: { min: string | 
     case 'sigmoid': return [`(1.0 / (1.0 + exp(-${a})))`, t];
     case 'relu': return [`select(${a}, ${z}, ${a} < ${z})`, t];
     case 'sign':
-      return f ? [`select(select(select(0.0, -1.0, ${a} < 0.0), 1.0, ${a} > 0.0), ${a}, isnan_(${a}))`, t] : [`sign(${a})`, t];
+      // PyTorch's sign(NaN) is 0.
+      return f ? [`select(select(select(0.0, -1.0, ${a} < 0.0), 1.0, ${a} > 0.0), 0.0, isnan_(${a}))`, t] : [`sign(${a})`, t];
     case 'floor': return [f ? `floor(${a})` : a, t];
     case 'ceil': return [f ? `ceil(${a})` : a, t];
     case 'round': return [f ? `round(${a})` : a, t];
@@ -82,7 +83,12 @@ export function unaryExpr(op: UnaryOp, t: Scalar, a: string, p: { min: string | 
 export function binaryExpr(op: BinaryOp, t: Scalar, a: string, b: string): [string, Scalar] {
   const f = t === 'f32';
   const z = f ? '0.0' : '0';
-  const cmp = (o: string): [string, Scalar] => [`select(0, 1, ${a} ${o} ${b})`, 'i32'];
+  // IEEE comparisons with NaN: all false except !=. Tested on the bits, since WGSL lets a compiler assume no NaN.
+  const cmp = (o: string): [string, Scalar] => {
+    if (!f) return [`select(0, 1, ${a} ${o} ${b})`, 'i32'];
+    const nan = `isnan_(${a}) || isnan_(${b})`;
+    return [o === '!=' ? `select(0, 1, ${nan} || ${a} != ${b})` : `select(0, 1, !(${nan}) && ${a} ${o} ${b})`, 'i32'];
+  };
   switch (op) {
     case 'add': return [`(${a} + ${b})`, t];
     case 'sub': return [`(${a} - ${b})`, t];
