@@ -5,6 +5,7 @@ import { commonBackend, empty, checkAlive } from './util.js';
 import { finish } from '../autograd/record.js';
 import { tidy } from '../memory.js';
 import { pair, type Pair } from './conv.js';
+import { traceOp } from './trace.js';
 
 /** Options of maxPool2d / avgPool2d, as torch.nn.functional's. */
 export interface Pool2dOptions {
@@ -70,6 +71,8 @@ export function maxPool2dWithIndices(x: Tensor, kernel: Pair, opts: Pool2dOption
     if (dx.numel() > 0) backend.maxPool2dBackward(g.contiguous()._view(), idx!._view(), dx._view(), p);
     return [dx];
   });
+  // Kiln's indices are per plane (h * W + w): traced under their own name so an exporter can refuse them rather than see a constant.
+  traceOp('maxPool2dIndices', [x], { ...p }, [indices]);
   return { values, indices };
 }
 

@@ -8,7 +8,7 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../memory.js';
 import { zeros } from './creation.js';
 import { where } from './binary.js';
-import { tracedAs } from './trace.js';
+import { traceOp, tracedAs } from './trace.js';
 
 /** True where x is neither infinite nor NaN (inf - inf and NaN - NaN are NaN). */
 export function isfinite(x: Tensor): Tensor {
@@ -109,6 +109,7 @@ function extremumDim(op: 'max' | 'min', x: Tensor, dim: number, keepdim: boolean
     const ik = keepdim ? idx! : idx!.unsqueeze(d!);
     return [zeros(x.shape, { device: x.device }).scatterAdd(d!, ik, gk)];
   });
+  traceOp(op === 'max' ? 'argmax' : 'argmin', [x], { dim: d, keepdim }, [indices]);
   return { values, indices };
 }
 
@@ -141,12 +142,12 @@ function argExtremum(op: 'argmax' | 'argmin', x: Tensor, dim: number | undefined
 
 /** Index of the largest element (flat when no dim); first occurrence wins. */
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return argExtremum('argmax', x, dim, keepdim);
+  return tracedAs('argmax', [x], { dim: dim ?? null, keepdim }, () => argExtremum('argmax', x, dim, keepdim));
 }
 
 /** Index of the smallest element (flat when no dim); first occurrence wins. */
 export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return argExtremum('argmin', x, dim, keepdim);
+  return tracedAs('argmin', [x], { dim: dim ?? null, keepdim }, () => argExtremum('argmin', x, dim, keepdim));
 }
 
 /** Options of var/std, as PyTorch's (`unbiased` is the older spelling of correction=1). */

@@ -1,0 +1,5 @@
+// @kiln/onnx: ONNX export of any Kiln model, browser-safe (writing files is in '@kiln/onnx/node').
+export { exportOnnx, SUPPORTED_OPSETS, type ExportOnnxOptions } from './export.js';
+export { readOnnx, onnxInitializers, type OnnxModel, type OnnxInitializer } from './read.js';
+export type { ModelProtoData, NodeProtoData, TensorProtoData, AttributeProtoData, ValueInfoData } from './proto/codec.js';
+export { loadOnnxWeights, modulePathOfNode, type LoadOnnxWeightsOptions } from './load.js';
