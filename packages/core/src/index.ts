@@ -102,6 +102,8 @@ export {
   quantizePerTensor,
   quantizePerChannel,
   dequantize,
+  quantizeInts,
+  invScale,
   type QDType,
   type QScheme,
   type QParams,

@@ -30,6 +30,9 @@ export * as lrScheduler from './lr-scheduler/index.js';
 /** torch.nn.utils.prune: unstructured, structured and global pruning with PyTorch's masks and state-dict keys. */
 export * as prune from './prune/index.js';
 export { clipGradNorm_ } from './clip-grad.js';
+/** torch.ao.quantization: observers, dynamic quantization, the static post-training flow, size reports. */
+export * as quantization from './quantization/index.js';
+export { quantizeDynamic, type QuantizeDynamicOptions } from './quantization/index.js';
 export { checkpointSequential } from './checkpoint-sequential.js';
 export { GradScaler, type GradScalerOptions, type GradScalerStateDict } from './amp/grad-scaler.js';
 export { saveSafetensors, loadSafetensors, SafetensorsError, type SaveSafetensorsOptions } from './serialization.js';

@@ -1,0 +1,15 @@
+export { quantizeDynamic, dynamicLinearFromFloat, type QuantizeDynamicOptions } from './quantize-dynamic.js';
+export { DynamicQuantizedLinear } from './dynamic-linear.js';
+export { LinearPackedParams, type WeightQParams } from './packed-params.js';
+export {
+  ObserverBase,
+  MinMaxObserver,
+  MovingAverageMinMaxObserver,
+  PerChannelMinMaxObserver,
+  type ObserverOptions,
+  type ObserverQScheme,
+  type HostQParams,
+} from './observer.js';
+export { chooseQuantizationParams, calculateQParams, quantRange, SMALL_SCALE_THRESHOLD, FLOAT32_EPS } from './qparams.js';
+export { sizeReport, formatSizeReport, stateDictBytes, type SizeRow } from './size-report.js';
+export { copyModuleTree } from './clone.js';
