@@ -21,3 +21,5 @@ export interface BrowserBundle {
 }
 /** Bundles `entry` for the browser (esbuild, platform 'browser'). */
 export declare function bundleForBrowser(opts: { entry: string; outfile?: string; minify?: boolean; sourcemap?: boolean }): Promise<BrowserBundle>;
+/** Uses of Node-only globals (process, Buffer, require, __dirname) in one source file, comments stripped. */
+export declare function nodeGlobalsIn(file: string): string[];

@@ -1,12 +1,15 @@
 // Bundles TypeScript for the browser with esbuild (platform 'browser'), with
 // every @kiln/<dir> resolved to packages/<dir>/src/index.ts (as vitest does),
 // and a guard that records any import of a Node built-in instead of letting
-// the bundler stub or reject it: a browser bundle must not need one.
-import { readdirSync } from 'node:fs';
+// the bundler stub or reject it: a browser bundle must not need one. (A
+// dependency whose package.json "browser" field maps the built-in to false
+// has declared it optional; that one is left to the bundler's empty stub.)
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import ts from 'typescript';
 
 /** The repository root (web/tools/../..). */
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,12 +28,30 @@ export function isNodeBuiltin(specifier) {
   return BUILTINS.has(specifier) || BUILTINS.has(specifier.split('/')[0]);
 }
 
+/**
+ * Whether the package that holds `importer` maps `specifier` to false in its
+ * package.json "browser" field: the package's own statement that browsers
+ * get an empty module there (it guards the use at run time), which bundlers
+ * honour. Kiln's sources never get this pass.
+ */
+function stubbedForBrowsers(specifier, importer) {
+  if (!importer.includes(`${sep}node_modules${sep}`)) return false;
+  for (let dir = dirname(importer); dir.includes(`${sep}node_modules${sep}`); dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const browser = JSON.parse(readFileSync(manifest, 'utf8')).browser;
+    return typeof browser === 'object' && browser !== null && browser[specifier] === false;
+  }
+  return false;
+}
+
 function builtinGuard(found) {
   return {
     name: 'kiln-node-builtin-guard',
     setup(build) {
       build.onResolve({ filter: /.*/ }, (args) => {
         if (args.kind === 'entry-point' || !isNodeBuiltin(args.path)) return undefined;
+        if (stubbedForBrowsers(args.path, args.importer)) return undefined;
         found.push({ specifier: args.path, importer: args.importer.startsWith(REPO_ROOT) ? args.importer.slice(REPO_ROOT.length + 1) : args.importer });
         return { path: args.path, external: true };
       });
@@ -63,4 +84,38 @@ export async function bundleForBrowser({ entry, outfile, minify = false, sourcem
   });
   const code = outfile ? null : new TextDecoder().decode(result.outputFiles[0].contents);
   return { code, nodeBuiltins, inputs: Object.keys(result.metafile.inputs), warnings: result.warnings };
+}
+
+const NODE_GLOBALS = new Set(['process', 'Buffer', '__dirname', '__filename', 'require']);
+
+/**
+ * Uses of Node-only globals (`process.env`, `Buffer.from`, `require(...)`,
+ * `__dirname`) in one source file, found by TypeScript's parser (so strings
+ * and comments do not count). A bundler passes these through silently and
+ * the page fails at run time; reaching them through `globalThis` (as a
+ * runtime check does) is not flagged, nor is `typeof process`, nor a
+ * property or local binding of the same name.
+ */
+export function nodeGlobalsIn(file) {
+  const text = readFileSync(file, 'utf8');
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
+  const declared = new Set();
+  const uses = [];
+  const visit = (node) => {
+    if ((ts.isVariableDeclaration(node) || ts.isParameter(node) || ts.isFunctionDeclaration(node) || ts.isImportSpecifier(node)) && node.name && ts.isIdentifier(node.name)) declared.add(node.name.text);
+    if (ts.isIdentifier(node) && NODE_GLOBALS.has(node.text)) {
+      const parent = node.parent;
+      const isName = (ts.isPropertyAccessExpression(parent) && parent.name === node) || (ts.isPropertyAssignment(parent) && parent.name === node) || ts.isPropertySignature(parent) || ts.isPropertyDeclaration(parent) || ts.isMethodDeclaration(parent);
+      const isDecl = (ts.isVariableDeclaration(parent) || ts.isParameter(parent) || ts.isFunctionDeclaration(parent) || ts.isImportSpecifier(parent) || ts.isBindingElement(parent)) && parent.name === node;
+      const isTypeof = ts.isTypeOfExpression(parent);
+      const inType = ts.isTypeReferenceNode(parent) || ts.isTypeQueryNode(parent) || ts.isQualifiedName(parent);
+      if (!isName && !isDecl && !isTypeof && !inType) uses.push(node);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return uses.filter((n) => !declared.has(n.text)).map((n) => {
+    const { line } = source.getLineAndCharacterOfPosition(n.getStart());
+    return `line ${line + 1}: ${text.slice(n.getStart(), n.getStart() + 40).split('\n')[0]}`;
+  });
 }
