@@ -7,6 +7,7 @@ import { KilnError, keep, noGrad, tidy, untraced, withTracer, type Tensor, type 
 import type { Module } from '@kiln/nn';
 import { modulePath, type GraphNode, type RecordedGraph, type Scope, type Value } from './graph.js';
 import { propagateDyn } from './dynamic.js';
+import { EMITTERS } from './ops/index.js';
 
 /** What {@link recordGraph} needs besides the model and its inputs. */
 export interface RecordOptions {
@@ -114,7 +115,8 @@ export function recordGraph(model: Module, inputs: readonly Tensor[], opts: Reco
   const onOp = (o: TracedOp) => {
     const outs = o.outputs.filter(isTensor);
     // A wrapper reported after the ops inside it (a custom Function): those ops are the graph.
-    if (outs.length && outs.every((t) => known.has(t))) return;
+    // A core op writing into a tensor it made itself is a new value, never a wrapper.
+    if (outs.length && outs.every((t) => known.has(t)) && !(o.op in EMITTERS)) return;
     const ins = o.inputs.map((x) => (isTensor(x) ? lookup(x, o.op) : typeof x === 'number' ? x : null));
     const constant = ins.every((v) => v === null || typeof v === 'number' || v.kind === 'param' || v.kind === 'const');
     if (constant) {

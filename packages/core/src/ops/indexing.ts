@@ -4,6 +4,7 @@ import { normalizeDim } from '../shape.js';
 import { promoteTypes } from '../dtype.js';
 import { commonBackend, empty, expectTensor, checkAlive } from './util.js';
 import { finish } from '../autograd/record.js';
+import { untraced } from './trace.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { tidy } from '../memory.js';
 import { zeros } from './creation.js';
@@ -129,7 +130,8 @@ export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): 
     throw new ShapeError('scatterAdd', `index ${fmtShape(index.shape)} must fit in src ${fmtShape(src.shape)} and in self ${fmtShape(x.shape)} except at dim ${d}`);
   }
   const idx = index.to('int32');
-  const out = x.to(promoteTypes(x.dtype, src.dtype)).clone();
+  // The copy is this op's own buffer, not a traced op of its own.
+  const out = untraced(() => x.to(promoteTypes(x.dtype, src.dtype)).clone());
   let srcView = src;
   index.shape.forEach((n, i) => (srcView = srcView.narrow(i, 0, n)));
   if (idx.numel() > 0) backend.scatterAdd(out._view(), d, idx._view(), srcView._view());
@@ -164,7 +166,8 @@ export function indexAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Te
   const expected = [...x.shape];
   if (x.dim() > 0) expected[d] = idx.shape[0]!;
   if (src.shape.join() !== expected.join()) throw new ShapeError('indexAdd', `source ${fmtShape(src.shape)} must have shape ${fmtShape(expected)}`);
-  const out = x.to(promoteTypes(x.dtype, src.dtype)).clone();
+  // The copy is this op's own buffer, not a traced op of its own.
+  const out = untraced(() => x.to(promoteTypes(x.dtype, src.dtype)).clone());
   if (idx.numel() > 0) backend.indexAdd(out._view(), d, idx._view(), src._view());
   return finish(out, 'indexAdd', [x, idx, src], { dim: d }, [idx], (g, [si]) => [g, null, g.indexSelect(d, si!)]);
 }

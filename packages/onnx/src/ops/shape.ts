@@ -5,7 +5,8 @@ import type { Emitter, EmitContext } from '../emit.js';
 import type { GraphNode } from '../graph.js';
 import { tensorInput } from './util.js';
 
-const INT64_MAX = 2 ** 63 - 1;
+// An open end (clamped by ONNX to the dim's size); 2^63 - 1 itself is not a float64.
+const OPEN_END = Number.MAX_SAFE_INTEGER;
 
 /** Reshape's target: a dynamic dim kept in place is written as 0 ("copy the input's"). */
 function reshapeTarget(ctx: EmitContext, n: GraphNode): string {
@@ -47,7 +48,7 @@ const slice: Emitter = (ctx, n) => {
     return;
   }
   const c = (v: number) => ctx.constant([v], 'int64', [1]);
-  ctx.emit('Slice', [ctx.input(0), c(start), c(full ? INT64_MAX : end), c(dim), c(step)], {}, [ctx.out()]);
+  ctx.emit('Slice', [ctx.input(0), c(start), c(x.dyn[dim] ? OPEN_END : end), c(dim), c(step)], {}, [ctx.out()]);
 };
 
 const expand: Emitter = (ctx, n) => {
