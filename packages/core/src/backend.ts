@@ -1,5 +1,6 @@
 import type { DType, TypedArray } from './dtype.js';
 import { BackendError } from './errors.js';
+import { installFloat16Fallback } from './float16-fallback.js';
 
 /**
  * A backend-owned block of memory holding `size` elements of `dtype`.
@@ -209,6 +210,8 @@ let defaultName = 'cpu';
 
 /** Makes a backend available under its name; a later registration replaces an earlier one. */
 export function registerBackend(backend: Backend): void {
+  // float16 operands get float32 stand-ins in every primitive the backend does not run natively.
+  installFloat16Fallback(backend);
   registry.set(backend.name, backend);
 }
 

@@ -1,6 +1,7 @@
 import type { View } from './backend.js';
 import type { DType, TypedArray } from './dtype.js';
-import { DTYPES } from './dtype.js';
+import { DTYPES, isFloating } from './dtype.js';
+import { decodeHalf } from './float16.js';
 import { AutogradError, DisposedError, KilnError, BackendError, ShapeError } from './errors.js';
 import { StorageRef } from './storage.js';
 import { isContiguous, numel, contiguousStrides } from './shape.js';
@@ -234,12 +235,14 @@ export class Tensor {
 
   // ---------------------------------------------------------------- data out
 
-  /** The elements in row-major order as a typed array (bool as 0/1 Uint8Array). */
+  /** The elements in row-major order as a typed array (bool as 0/1 Uint8Array, float16 as its exact float32 values). */
   async toArray(): Promise<TypedArray> {
     this._checkAlive('toArray');
     const c = this.isContiguous() ? this : this.contiguous();
     try {
-      return await c._storage.backend.read(c._storage.data, c.offset, this.numel());
+      const data = await c._storage.backend.read(c._storage.data, c.offset, this.numel());
+      // float16 is stored as bit patterns; callers get the values (exact in float32).
+      return this.dtype === 'float16' ? decodeHalf(data as Uint16Array) : data;
     } finally {
       if (c !== this) c.dispose();
     }
@@ -253,7 +256,7 @@ export class Tensor {
     const c = this.isContiguous() ? this : this.contiguous();
     const data = backend.readSync(c._storage.data, c.offset, this.numel());
     if (c !== this) c.dispose();
-    return data;
+    return this.dtype === 'float16' ? decodeHalf(data as Uint16Array) : data;
   }
 
   /** Nested arrays of numbers (booleans for bool), as torch.tolist. */
@@ -291,6 +294,16 @@ export class Tensor {
     return out;
   }
 
+  /** This tensor as float16 (torch's .half()); the same tensor when it already is. */
+  half(): Tensor {
+    return un.cast(this, 'float16');
+  }
+
+  /** This tensor as float32 (torch's .float()); the same tensor when it already is. */
+  float(): Tensor {
+    return un.cast(this, 'float32');
+  }
+
   /** A copy on another backend (any direction; awaits a readback when needed). */
   async toDevice(target: string): Promise<Tensor> {
     if (target === this.device) return this;
@@ -321,7 +334,7 @@ export class Tensor {
   /** Sets requiresGrad on a leaf (throws on non-leaves, as PyTorch). */
   requiresGrad_(value = true): this {
     if (!this.isLeaf) throw new AutogradError('requiresGrad_', 'you can only change requiresGrad flags of leaf variables');
-    if (value && this.dtype !== 'float32') throw new AutogradError('requiresGrad_', `only floating point tensors can require gradients, got ${this.dtype}`);
+    if (value && !isFloating(this.dtype)) throw new AutogradError('requiresGrad_', `only floating point tensors can require gradients, got ${this.dtype}`);
     this._requiresGrad = value;
     return this;
   }

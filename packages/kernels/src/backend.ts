@@ -23,6 +23,7 @@ import * as norm from './ops/norm.js';
 import { anyPacked, isPacked, packHost, packedRange, storageBytes, withWords } from './ops/packed.js';
 import { gemmInt8 } from './ops/matmul-int8.js';
 
+import { copyHalf, halfHostBytes, halfRange } from './ops/half.js';
 type GView = View<GPUStorage>;
 
 /** Options of {@link WebGPUBackend}. */
@@ -118,6 +119,11 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     if (isPacked(storage.dtype)) {
       const packed = packHost(data);
       this.runtime.write(storage.buffer, packed, packed.length);
+    if (storage.dtype === 'float16') {
+      const bytes = halfHostBytes(data as Uint16Array);
+      this.runtime.write(storage.buffer, bytes, bytes.length);
+      return;
+    }
       return;
     }
     const words = data instanceof Float32Array || data instanceof Int32Array ? data : Int32Array.from(data);
@@ -132,6 +138,11 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     if (isPacked(storage.dtype)) {
       const r = packedRange(offset, length);
       const bytes = await this.runtime.read(storage.buffer, r.start, r.bytes);
+    if (storage.dtype === 'float16') {
+      const r = halfRange(offset, length);
+      const bytes = await this.runtime.read(storage.buffer, r.start, r.bytes);
+      return new Uint16Array(bytes, r.skip * 2, length);
+    }
       const Ctor = storage.dtype === 'int8' ? Int8Array : Uint8Array;
       return new Ctor(bytes, r.skip, length);
     }
@@ -222,6 +233,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => ew.copy(this.runtime, i, o));
     ew.copy(this.runtime, x, out);
   }
+    if (x.dtype === 'float16' || out.dtype === 'float16') return copyHalf(this.ctx, x, out, (a, b) => this.copy(a, b));
   unary(op: UnaryOp, x: GView, out: GView, params?: UnaryParams): void {
     if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => ew.unary(this.runtime, op, i, o, params));
     ew.unary(this.runtime, op, x, out, params);

@@ -72,6 +72,7 @@ export function randomData(dtype: DType, n: number, seed = 1): TypedArray {
     case 'int8': return hostArray(dtype, n, () => Math.floor(r() * 256) - 128);
     case 'uint8': return hostArray(dtype, n, () => Math.floor(r() * 256));
     case 'bool': return hostArray(dtype, n, () => (r() < 0.5 ? 1 : 0));
+    case 'float16': throw new Error('randomData: float16 kernels are tested through core tensors (tests/float16.storage.test.ts)');
   }
 }
 

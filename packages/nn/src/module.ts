@@ -1,6 +1,7 @@
 import { KilnError, type Tensor } from '@kiln/core';
 import { isParameter, isTensor, parameter } from './parameter.js';
 import { addIndent } from './repr.js';
+import { castFloatingTensors } from './amp/cast-module.js';
 import { effectiveTensorOf, releaseDerived } from './effective-tensor.js';
 import { loadOwnEntries, loadStateDictInto, stateDictOf, type LoadResult, type StateDict, type StateDictOptions } from './state-dict.js';
 
@@ -413,6 +414,18 @@ export class Module {
    * Await it before using the model: until it settles, `call()` on the
    * module or any submodule throws a KilnError, and so does another `to()`.
    */
+  /** Casts floating parameters and buffers to float16 in place (torch's Module.half()); returns this. */
+  half(): this {
+    castFloatingTensors(this, 'float16');
+    return this;
+  }
+
+  /** Casts floating parameters and buffers to float32 in place (torch's Module.float()); returns this. */
+  float(): this {
+    castFloatingTensors(this, 'float32');
+    return this;
+  }
+
   async to(device: string): Promise<this> {
     // Tensors keep their identity (set_ swaps in the moved storage), so an
     // optimizer built before the move still holds the model's parameters.

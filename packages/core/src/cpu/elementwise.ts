@@ -1,7 +1,8 @@
 import type { BinaryOp, UnaryOp, UnaryParams, View } from '../backend.js';
 import { numel } from '../shape.js';
 import { arr, offsetsOf, reader } from './strided.js';
-import type { TypedArray } from '../dtype.js';
+import { isFloating, type TypedArray } from '../dtype.js';
+import { halfBits } from '../float16.js';
 import { isContiguous } from '../shape.js';
 
 /** Round half to even, as torch.round. */
@@ -61,6 +62,7 @@ function storer(out: View): (i: number, v: number) => void {
   const data = arr(out);
   const offs = offsetsOf(out.shape, out.strides, out.offset);
   if (out.dtype === 'bool') return (i, v) => (data[offs[i]!] = v !== 0 ? 1 : 0);
+  if (out.dtype === 'float16') return (i, v) => (data[offs[i]!] = halfBits(v));
   return (i, v) => (data[offs[i]!] = v);
 }
 
@@ -118,7 +120,7 @@ export function cpuCopy(x: View, out: View): void {
   }
   const get = reader(x, out.shape);
   const set = storer(out);
-  const toInt = out.dtype !== 'float32' && out.dtype !== 'bool' && x.dtype === 'float32';
+  const toInt = !isFloating(out.dtype) && out.dtype !== 'bool' && isFloating(x.dtype);
   for (let i = 0, n = numel(out.shape); i < n; i++) {
     const v = get(i);
     set(i, toInt ? (Number.isFinite(v) ? Math.trunc(v) : 0) : v);

@@ -2,6 +2,7 @@ import type { View } from '../backend.js';
 import type { TypedArray } from '../dtype.js';
 import { isContiguous, numel } from '../shape.js';
 import type { CpuStorage } from './storage.js';
+import { halfValue } from '../float16.js';
 
 /**
  * Storage offsets of every element of a strided view, in row-major order of
@@ -59,5 +60,6 @@ export function reader(x: View | number, shape: readonly number[]): (i: number) 
   if (typeof x === 'number') return () => x;
   const data = arr(x);
   const offs = offsetsOf(shape, x.strides, x.offset);
+  if (x.dtype === 'float16') return (i) => halfValue(data[offs[i]!]!);
   return (i) => data[offs[i]!]!;
 }

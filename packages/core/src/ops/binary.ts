@@ -1,6 +1,6 @@
 import { Tensor } from '../tensor.js';
 import type { BinaryOp, View } from '../backend.js';
-import { promoteTypes, promoteWithScalar, type DType } from '../dtype.js';
+import { isFloating, promoteTypes, promoteWithScalar, type DType } from '../dtype.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, broadcastStrides, sameShape } from '../shape.js';
 import { commonBackend, empty, sumTo, type TensorOrScalar } from './util.js';
@@ -19,7 +19,7 @@ function computeDtype(op: BinaryOp, a: TensorOrScalar, b: TensorOrScalar): DType
   else if (typeof a === 'number') dt = promoteWithScalar((b as Tensor).dtype, a);
   else if (typeof b === 'number') dt = promoteWithScalar(a.dtype, b);
   else dt = promoteTypes(a.dtype, b.dtype);
-  if (op === 'div' && dt !== 'float32') dt = 'float32';
+  if (op === 'div' && !isFloating(dt)) dt = 'float32';
   if ((op === 'sub' || op === 'pow') && dt === 'bool' && typeof a !== 'number' && typeof b !== 'number') {
     throw new DTypeError(op, 'subtraction/pow of two bool tensors is not supported; use logicalXor/logicalAnd instead');
   }
@@ -106,7 +106,7 @@ export function binary(op: BinaryOp, aIn: TensorOrScalar, bIn: TensorOrScalar): 
   const grad = GRADS[op];
   let backward: BackwardFn | null = null;
   const saved: Tensor[] = [];
-  if (grad && dt === 'float32') {
+  if (grad && isFloating(dt)) {
     const need: [boolean, boolean] = [typeof a !== 'number' && a.requiresGrad, typeof b !== 'number' && b.requiresGrad];
     const [sa, sb, sy] = savedFor(op, need);
     if (sa && typeof a !== 'number') saved.push(a);
@@ -166,7 +166,7 @@ export function where(cond: Tensor, aIn: TensorOrScalar, bIn: TensorOrScalar): T
   const out = empty(shape, dt, backend);
   if (out.numel() > 0) backend.where(operandView(c, shape, 'bool') as View, operandView(a, shape, dt), operandView(b, shape, dt), out._view());
   const backward: BackwardFn | null =
-    dt === 'float32'
+    isFloating(dt)
       ? (g, s) => [
           null,
           typeof a === 'number' ? null : sumTo(where(s[0]!, g, 0), a.shape),

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { isFloating } from '../dtype.js';
 import type { Conv2dParams } from '../backend.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { commonBackend, empty, checkAlive } from './util.js';
@@ -43,7 +44,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
   if (input.dim() === 3) return tidy(() => conv2d(input.unsqueeze(0), weight, bias, opts, epilogue).squeeze(0));
   if (input.dim() !== 4) throw new ShapeError('conv2d', `expected 3D (unbatched) or 4D (batched) input, but got input of size ${fmtShape(input.shape)}`);
   if (weight.dim() !== 4) throw new ShapeError('conv2d', `expected a 4-D weight [out_channels, in_channels/groups, kH, kW], got ${fmtShape(weight.shape)}`);
-  if (input.dtype !== 'float32' || weight.dtype !== 'float32') throw new DTypeError('conv2d', `expected float32 input and weight, got ${input.dtype} and ${weight.dtype}`);
+  if (!isFloating(input.dtype) || input.dtype !== weight.dtype) throw new DTypeError('conv2d', `expected float input and weight of one dtype (float32, or float16 as autocast gives), got ${input.dtype} and ${weight.dtype}`);
   const groups = opts.groups ?? 1;
   const [N, C, H, W] = input.shape as [number, number, number, number];
   const [O, Cg, kH, kW] = weight.shape as [number, number, number, number];
@@ -87,7 +88,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
       return epilogue.relu ? y.relu() : y;
     });
   }
-  const out = empty([N, O, oH, oW], 'float32', backend);
+  const out = empty([N, O, oH, oW], input.dtype, backend);
   if (epilogue?.residual && epilogue.residual.shape.join() !== out.shape.join()) {
     throw new ShapeError('conv2d', `residual must have the output's shape ${fmtShape(out.shape)}, got ${fmtShape(epilogue.residual.shape)}`);
   }
@@ -111,11 +112,11 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     if (needDx) {
-      dx = empty(input.shape, 'float32', backend);
+      dx = empty(input.shape, input.dtype, backend);
       if (dx.numel() > 0) backend.conv2dBackwardInput(gc._view(), w!._view(), dx._view(), p);
     }
     if (needDw) {
-      dw = empty(weight.shape, 'float32', backend);
+      dw = empty(weight.shape, weight.dtype, backend);
       backend.conv2dBackwardWeight(x!._view(), gc._view(), dw._view(), p);
     }
     const db = bias?.requiresGrad ? g.sum([0, 2, 3]) : null;

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { isFloating } from '../dtype.js';
 import { checkAlive } from './util.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { tidy } from '../memory.js';
@@ -14,7 +15,7 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     throw new ShapeError('linear', `input's last dim must equal in_features: input ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)}`);
   }
   if (bias && (bias.dim() !== 1 || bias.shape[0] !== weight.shape[0])) throw new ShapeError('linear', `expected bias of shape [${weight.shape[0]}], got ${fmtShape(bias.shape)}`);
-  if (x.dtype !== 'float32') throw new DTypeError('linear', `expected float32 input, got ${x.dtype}`);
+  if (!isFloating(x.dtype)) throw new DTypeError('linear', `expected a float input, got ${x.dtype}`);
   return tracedAs('linear', [x, weight, bias ?? null], {}, () =>
     tidy(() => {
       const y = x.matmul(weight.mT);

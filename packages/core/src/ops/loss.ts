@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { isFloating } from '../dtype.js';
 import { checkAlive } from './util.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { tidy } from '../memory.js';
@@ -28,7 +29,7 @@ function checkReduction(op: string, r: string): Reduction {
 }
 
 function checkClassTarget(op: string, input: Tensor, target: Tensor): void {
-  if (target.dtype === 'float32') throw new DTypeError(op, `expected an integer class-index target, got ${target.dtype}`);
+  if (isFloating(target.dtype)) throw new DTypeError(op, `expected an integer class-index target, got ${target.dtype}`);
   const expected = [input.shape[0]!, ...input.shape.slice(2)];
   if (input.dim() === 1 ? target.dim() !== 0 : target.shape.join() !== expected.join()) {
     throw new ShapeError(op, `expected target of shape ${fmtShape(input.dim() === 1 ? [] : expected)} for input ${fmtShape(input.shape)}, got ${fmtShape(target.shape)}`);
@@ -85,13 +86,13 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
   const reduction = checkReduction('crossEntropy', opts.reduction ?? 'mean');
   const eps = opts.labelSmoothing ?? 0;
   if (!(eps >= 0 && eps <= 1)) throw new KilnError('crossEntropy', `label_smoothing must be between 0.0 and 1.0, got ${eps}`);
-  if (input.dtype !== 'float32') throw new DTypeError('crossEntropy', `expected float32 logits, got ${input.dtype}`);
+  if (!isFloating(input.dtype)) throw new DTypeError('crossEntropy', `expected float logits, got ${input.dtype}`);
   const classDim = input.dim() === 1 ? 0 : 1;
   const C = input.shape[classDim]!;
   const wShape = input.shape.map((s, i) => (i === classDim ? s : 1));
   return tidy(() => {
     const logp = input.logSoftmax(classDim);
-    if (target.dtype === 'float32') {
+    if (isFloating(target.dtype)) {
       // Probability targets.
       if (target.shape.join() !== input.shape.join()) throw new ShapeError('crossEntropy', `probability targets must have the input's shape ${fmtShape(input.shape)}, got ${fmtShape(target.shape)}`);
       let t = eps > 0 ? target.mul(1 - eps).add(eps / C) : target;

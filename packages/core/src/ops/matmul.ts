@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { isFloating } from '../dtype.js';
 import type { View } from '../backend.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, viewStrides, numel } from '../shape.js';
@@ -24,7 +25,7 @@ function matmulNd(a: Tensor, b: Tensor): Tensor {
   const [k2, n] = b.shape.slice(-2) as [number, number];
   if (k !== k2) throw new ShapeError('matmul', `mat1 and mat2 shapes cannot be multiplied (${fmtShape(a.shape)} and ${fmtShape(b.shape)}): inner dimensions ${k} and ${k2} differ`);
   const batch = broadcastShapes('matmul', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const out = empty([...batch, m, n], 'float32', backend);
+  const out = empty([...batch, m, n], a.dtype, backend);
   if (out.numel() > 0) {
     if (k === 0) backend.fill(out._view(), 0);
     else
@@ -52,7 +53,7 @@ function matmulNd(a: Tensor, b: Tensor): Tensor {
 export function matmul(a: Tensor, b: Tensor): Tensor {
   checkAlive('matmul', a, b);
   if (a.dim() === 0 || b.dim() === 0) throw new ShapeError('matmul', `both arguments to matmul need to be at least 1D, but they are ${a.dim()}D and ${b.dim()}D`);
-  if (a.dtype !== 'float32' || b.dtype !== 'float32') throw new DTypeError('matmul', `expected float32 operands, got ${a.dtype} and ${b.dtype}`);
+  if (!isFloating(a.dtype) || a.dtype !== b.dtype) throw new DTypeError('matmul', `expected float operands of one dtype (float32, or float16 as autocast gives), got ${a.dtype} and ${b.dtype}`);
   if (a.dim() >= 2 && b.dim() >= 2) return matmulNd(a, b);
   return tidy(() => {
     const a2 = a.dim() === 1 ? a.unsqueeze(0) : a;

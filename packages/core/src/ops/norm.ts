@@ -31,7 +31,10 @@ export interface BatchNormOptions {
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions = {}): Tensor {
   checkAlive('batchNorm', x, runningMean, runningVar, opts.weight, opts.bias);
   if (x.dim() < 2) throw new ShapeError('batchNorm', `expected input with at least 2 dims [N, C, ...], got ${fmtShape(x.shape)}`);
-  if (x.dtype !== 'float32') throw new DTypeError('batchNorm', `expected float32 input, got ${x.dtype}`);
+  // float16 input (autocast leaves batch norm to its input's dtype, as PyTorch): statistics and
+  // normalisation in float32, the output back in float16, as cuDNN's mixed batch norm does.
+  if (x.dtype === 'float16') return tidy(() => batchNorm(x.to('float32'), runningMean, runningVar, opts).to('float16'));
+  if (x.dtype !== 'float32') throw new DTypeError('batchNorm', `expected float32 or float16 input, got ${x.dtype}`);
   const C = x.shape[1]!;
   const eps = opts.eps ?? 1e-5;
   const training = opts.training ?? false;

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { isFloating } from '../dtype.js';
 import type { Pool2dParams } from '../backend.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { commonBackend, empty, checkAlive } from './util.js';
@@ -31,7 +32,7 @@ function poolOutSize(op: string, inSize: number, k: number, s: number, p: number
 
 function params(op: string, x: Tensor, kernel: Pair, o: Pool2dOptions): { p: Pool2dParams; outShape: number[] } {
   if (x.dim() !== 4) throw new ShapeError(op, `expected a 4-D NCHW input (3-D is unsqueezed by the caller), got ${fmtShape(x.shape)}`);
-  if (x.dtype !== 'float32') throw new DTypeError(op, `expected float32 input, got ${x.dtype}`);
+  if (!isFloating(x.dtype)) throw new DTypeError(op, `expected a float input, got ${x.dtype}`);
   const k = pair(op, 'kernel_size', kernel);
   const stride = o.stride == null ? k : pair(op, 'stride', o.stride);
   const padding = pair(op, 'padding', o.padding ?? 0);
@@ -63,11 +64,11 @@ export function maxPool2dWithIndices(x: Tensor, kernel: Pair, opts: Pool2dOption
   if (x.dim() === 3) return unbatched(x, (x4) => maxPool2dWithIndices(x4, kernel, opts), (r) => ({ values: r.values.squeeze(0), indices: r.indices.squeeze(0) }));
   const { p, outShape } = params('maxPool2d', x, kernel, opts);
   const backend = commonBackend('maxPool2d', [x]);
-  const values = empty(outShape, 'float32', backend);
+  const values = empty(outShape, x.dtype, backend);
   const indices = empty(outShape, 'int32', backend);
   if (values.numel() > 0) backend.maxPool2d(x._view(), values._view(), indices._view(), p);
   finish(values, 'maxPool2d', [x], { ...p }, [indices], (g, [idx]) => {
-    const dx = empty(x.shape, 'float32', backend);
+    const dx = empty(x.shape, x.dtype, backend);
     if (dx.numel() > 0) backend.maxPool2dBackward(g.contiguous()._view(), idx!._view(), dx._view(), p);
     return [dx];
   });
@@ -92,10 +93,10 @@ export function avgPool2d(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): Te
   }
   const { p, outShape } = params('avgPool2d', x, kernel, opts);
   const backend = commonBackend('avgPool2d', [x]);
-  const out = empty(outShape, 'float32', backend);
+  const out = empty(outShape, x.dtype, backend);
   if (out.numel() > 0) backend.avgPool2d(x._view(), out._view(), p);
   return finish(out, 'avgPool2d', [x], { ...p }, [], (g) => {
-    const dx = empty(x.shape, 'float32', backend);
+    const dx = empty(x.shape, x.dtype, backend);
     if (dx.numel() > 0) backend.avgPool2dBackward(g.contiguous()._view(), dx._view(), p);
     return [dx];
   });
@@ -106,7 +107,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [numb
   checkAlive('adaptiveAvgPool2d', x);
   if (x.dim() === 3) return unbatched(x, (x4) => adaptiveAvgPool2d(x4, outputSize), (r) => r.squeeze(0));
   if (x.dim() !== 4) throw new ShapeError('adaptiveAvgPool2d', `expected 3-D or 4-D input, got ${fmtShape(x.shape)}`);
-  if (x.dtype !== 'float32') throw new DTypeError('adaptiveAvgPool2d', `expected float32 input, got ${x.dtype}`);
+  if (!isFloating(x.dtype)) throw new DTypeError('adaptiveAvgPool2d', `expected a float input, got ${x.dtype}`);
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [oh, ow] = typeof outputSize === 'number' ? [outputSize, outputSize] : outputSize;
   const oH = oh ?? H;
@@ -114,10 +115,10 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | readonly [numb
   if (!(oH >= 1 && oW >= 1) || !Number.isInteger(oH) || !Number.isInteger(oW)) throw new KilnError('adaptiveAvgPool2d', `output size must be positive integers, got ${JSON.stringify(outputSize)}`);
   if (H === 0 || W === 0) throw new ShapeError('adaptiveAvgPool2d', `expected input with non-zero spatial size, got ${fmtShape(x.shape)}`);
   const backend = commonBackend('adaptiveAvgPool2d', [x]);
-  const out = empty([N, C, oH, oW], 'float32', backend);
+  const out = empty([N, C, oH, oW], x.dtype, backend);
   if (out.numel() > 0) backend.adaptiveAvgPool2d(x._view(), out._view());
   return finish(out, 'adaptiveAvgPool2d', [x], { outputSize: [oH, oW] }, [], (g) => {
-    const dx = empty(x.shape, 'float32', backend);
+    const dx = empty(x.shape, x.dtype, backend);
     if (dx.numel() > 0) backend.adaptiveAvgPool2dBackward(g.contiguous()._view(), dx._view());
     return [dx];
   });

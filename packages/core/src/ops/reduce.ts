@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { isFloating } from '../dtype.js';
 import type { ReduceOp } from '../backend.js';
 import { DTypeError, KilnError } from '../errors.js';
 import { normalizeDims } from '../shape.js';
@@ -12,7 +13,7 @@ import { traceOp, tracedAs } from './trace.js';
 
 /** True where x is neither infinite nor NaN (inf - inf and NaN - NaN are NaN). */
 export function isfinite(x: Tensor): Tensor {
-  if (x.dtype !== 'float32') return x.eq(x);
+  if (!isFloating(x.dtype)) return x.eq(x);
   return x.sub(x).eq(0);
 }
 
@@ -66,8 +67,8 @@ function expandBack(g: Tensor, inputShape: readonly number[], dims: readonly num
 export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   checkAlive('sum', x);
   const dims = resolveDims('sum', x, dim);
-  const outDtype = x.dtype === 'float32' ? 'float32' : 'int32';
-  const src = x.dtype === 'float32' || x.dtype === 'int32' ? x : x.to('int32');
+  const outDtype = isFloating(x.dtype) ? x.dtype : 'int32';
+  const src = isFloating(x.dtype) || x.dtype === 'int32' ? x : x.to('int32');
   const out = rawReduce('sum', src, dims, keepdim, outDtype);
   return finish(out, 'sum', [x], { dims, keepdim }, [], (g) => [expandBack(g, x.shape, dims, keepdim)]);
 }
@@ -75,10 +76,10 @@ export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 /** Mean over dims (float tensors only, as PyTorch). */
 export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
   checkAlive('mean', x);
-  if (x.dtype !== 'float32') throw new DTypeError('mean', `could not infer output dtype: input dtype must be floating point, got ${x.dtype}`);
+  if (!isFloating(x.dtype)) throw new DTypeError('mean', `could not infer output dtype: input dtype must be floating point, got ${x.dtype}`);
   const dims = resolveDims('mean', x, dim);
   const n = dims.reduce((a, d) => a * x.shape[d]!, 1);
-  const out = rawReduce('mean', x, dims, keepdim, 'float32');
+  const out = rawReduce('mean', x, dims, keepdim, x.dtype);
   return finish(out, 'mean', [x], { dims, keepdim }, [], (g) => [expandBack(g, x.shape, dims, keepdim).div(n)]);
 }
 

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { isFloating } from '../dtype.js';
 import type { UnaryOp, UnaryParams } from '../backend.js';
 import { DTypeError, KilnError } from '../errors.js';
 import { commonBackend, empty } from './util.js';
@@ -47,7 +48,7 @@ const NEEDS_OUTPUT = new Set<UnaryOp>(['exp', 'sqrt', 'rsqrt', 'tanh', 'sigmoid'
 
 function outDtype(op: UnaryOp, x: Tensor): Tensor['dtype'] {
   if (op === 'logicalNot') return 'bool';
-  if (FLOAT_ONLY.has(op) && x.dtype !== 'float32') return 'float32';
+  if (FLOAT_ONLY.has(op) && !isFloating(x.dtype)) return 'float32';
   if (x.dtype === 'bool' && op !== 'abs' && op !== 'relu' && op !== 'floor' && op !== 'ceil' && op !== 'round') {
     if (op === 'neg') throw new DTypeError('neg', 'negation, the `-` operator, on a bool tensor is not supported; use logicalNot() instead');
     return op === 'sign' ? 'bool' : 'int32';
@@ -67,7 +68,7 @@ export function unary(op: UnaryOp, x: Tensor, params?: UnaryParams): Tensor {
   const usesOutput = NEEDS_OUTPUT.has(op);
   const saved = op === 'neg' ? [] : usesOutput ? [out] : [x];
   const backward: BackwardFn | null =
-    grad && out.dtype === 'float32' && x.dtype === 'float32'
+    grad && isFloating(out.dtype) && isFloating(x.dtype)
       ? (g, s) => [usesOutput ? grad(g, s[0]!, s[0]!, params) : grad(g, s[0] ?? g, s[0] ?? g, params)]
       : null;
   return finish(out, op, [x], { ...params }, saved, backward);
@@ -86,7 +87,8 @@ export function cast(x: Tensor, dtype: Tensor['dtype']): Tensor {
   const backend = commonBackend('to', [x]);
   const out = empty(x.shape, dtype, backend);
   if (out.numel() > 0) backend.copy(x._view(), out._view());
-  const backward: BackwardFn | null = dtype === 'float32' && x.dtype === 'float32' ? (g) => [g] : null;
+  // Between float dtypes the gradient goes back in the input's dtype (float16 -> float32 under autocast).
+  const backward: BackwardFn | null = isFloating(dtype) && isFloating(x.dtype) ? (g) => [g.dtype === x.dtype ? g : cast(g, x.dtype)] : null;
   return finish(out, 'cast', [x], { dtype }, [], backward);
 }
 
@@ -108,7 +110,7 @@ export function copyInto(dst: Tensor, src: Tensor): Tensor {
     () => {
       // Out-of-place equivalent for autograd: the result is src (cast and broadcast).
       const r = noGrad(() => cast(srcB, dst.dtype).clone());
-      return finish(r, 'copy_', [srcB], {}, [], r.dtype === 'float32' ? (g) => [g] : null);
+      return finish(r, 'copy_', [srcB], {}, [], isFloating(r.dtype) && isFloating(srcB.dtype) ? (g) => [g.dtype === srcB.dtype ? g : cast(g, srcB.dtype)] : null);
     },
     () => {
       if (dst.numel() > 0) backend.copy(srcB._view(), dst._view());

@@ -16,6 +16,8 @@ type GView = View<GPUStorage>;
 export function castScalar(dtype: DType, x: number): number {
   switch (dtype) {
     case 'float32': return Math.fround(x);
+    // float16 operands are computed in float32 (core's stand-ins), so their scalars are float32 too.
+    case 'float16': return Math.fround(x);
     case 'int32': return Number.isFinite(x) ? Math.trunc(x) | 0 : 0;
     case 'int8': return (Math.trunc(x) << 24) >> 24;
     case 'uint8': return Math.trunc(x) & 0xff;

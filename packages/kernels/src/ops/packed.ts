@@ -23,6 +23,8 @@ export function isPacked(dtype: DType): boolean {
 
 /** Bytes of GPU memory `size` elements of `dtype` take (whole words). */
 export function storageBytes(size: number, dtype: DType): number {
+  // float16: 2 per word (ops/half.ts).
+  if (dtype === 'float16') return Math.ceil(size / 2) * 4;
   return isPacked(dtype) ? Math.ceil(size / 4) * 4 : size * 4;
 }
 

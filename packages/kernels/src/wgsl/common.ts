@@ -5,7 +5,7 @@
  * stored dtype with PyTorch's wrapping, NaN tests that survive fast-math,
  * and the flat invocation index over a 2-D grid of workgroups.
  */
-import type { DType } from '@kiln/core';
+import { BackendError, type DType } from '@kiln/core';
 
 /** A WGSL scalar type a kernel computes or stores in. */
 export type Scalar = 'f32' | 'i32';
@@ -59,6 +59,9 @@ export function toStored(e: string, from: Scalar, dtype: DType): string {
       return `(${convert(e, from, 'i32')} & 255)`;
     case 'bool':
       return from === 'f32' ? `select(0, 1, ${e} != 0.0)` : `select(0, 1, ${e} != 0)`;
+    case 'float16':
+      // float16 views reach the kernels as float32 stand-ins (core/src/float16-fallback.ts) and are packed by wgsl/half.ts.
+      throw new BackendError('toStored', 'float16 outputs are written by the half pack kernel, not stored directly');
   }
 }
 
