@@ -75,14 +75,23 @@ export function readSafetensors(bytes: Uint8Array, opts: ReadSafetensorsOptions 
     throw new FormatError(op, `header length ${headerLen} runs past the end of the ${bytes.byteLength}-byte file`);
   }
   let header: unknown;
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+  } catch (e) {
+    throw new FormatError(op, `header is not valid UTF-8 (${(e as Error).message})`);
+  }
+  try {
+    header = JSON.parse(text);
   } catch (e) {
     throw new FormatError(op, `header is not valid JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new FormatError(op, 'header JSON must be an object of tensor entries');
   }
+  // JSON.parse keeps the last of two equal keys: a second entry could silently replace a tensor.
+  const duplicate = firstDuplicateKey(text);
+  if (duplicate !== null) throw new FormatError(op, `header names '${duplicate}' twice`);
 
   let metadata: Record<string, string> | undefined;
   const entries: Entry[] = [];
@@ -120,10 +129,48 @@ function parseMetadata(info: unknown, op: string): Record<string, string> {
   return { ...(info as Record<string, string>) };
 }
 
+/**
+ * The first key that occurs twice at the top level of the JSON object
+ * `text` (already known to parse), or null. Scans strings and nesting only.
+ */
+function firstDuplicateKey(text: string): string | null {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return null;
+}
+
+/** True when `s` holds a UTF-16 surrogate without its pair (a `\\ud800` escape): no UTF-8 encoding exists. */
+function hasLoneSurrogate(s: string): boolean {
+  return /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+}
+
 function parseEntry(name: string, info: unknown, op: string): Entry {
   const bad = (what: string): never => {
     throw new FormatError(op, `tensor '${name}': ${what}`);
   };
+  if (hasLoneSurrogate(name)) throw new FormatError(op, `a tensor name is not valid UTF-8 (it holds an unpaired surrogate escape): ${JSON.stringify(name)}`);
   if (typeof info !== 'object' || info === null) return bad('entry is not an object');
   const { dtype: dt, shape, data_offsets: offsets } = info as Record<string, unknown>;
   const dtype = typeof dt === 'string' ? FROM_NAME.get(dt) : undefined;
@@ -135,6 +182,7 @@ function parseEntry(name: string, info: unknown, op: string): Entry {
   }
   const [begin, end] = offsets as [number, number];
   const nbytes = shapeSize(shape) * rawItemSize(dtype);
+  if (!Number.isSafeInteger(nbytes)) bad(`shape [${shape.join(', ')}] of ${dt} is too large to address`);
   if (nbytes !== end - begin) bad(`shape [${shape.join(', ')}] of ${dt} needs ${nbytes} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
   return { name, dtype, shape: [...shape], begin, end };
 }

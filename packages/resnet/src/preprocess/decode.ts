@@ -1,9 +1,9 @@
 import { decode as decodePngData, type DecodedPng } from 'fast-png';
-import { unzlibSync } from 'fflate';
+import { Unzlib } from 'fflate';
 import jpeg from 'jpeg-js';
 import { FormatError } from '@kiln/core';
 import type { RgbImage } from './image.js';
-import { canConvertLikeLibjpeg, libjpegColor, readJpegLayout } from './jpeg-color.js';
+import { canConvertLikeLibjpeg, libjpegColor, readJpegLayout, type JpegLayout } from './jpeg-color.js';
 
 /**
  * PNG and JPEG decoding to RGB, matching what `Image.open(f).convert('RGB')`
@@ -22,8 +22,12 @@ import { canConvertLikeLibjpeg, libjpegColor, readJpegLayout } from './jpeg-colo
  * Works on `Uint8Array` alone (no `Buffer`), so it runs in a browser as in Node.
  *
  * Hostile input: the pixel count is checked from the header before anything
- * is allocated, PNG data is inflated only up to the size the header implies
- * (and must reach it), and jpeg-js gets its resolution and memory caps.
+ * is allocated, PNG data is first inflated as a stream that is counted, not
+ * kept, and stopped one byte past the size the header implies (it must reach
+ * that size exactly), so a forged header or a zlib bomb costs neither memory
+ * nor time beyond the limit; jpeg-js gets its resolution and memory caps.
+ * Every failure is a FormatError (test/decode.fuzz.test.ts mutates thousands
+ * of files to hold it to that).
  */
 
 const OP = 'decodeImage';
@@ -103,14 +107,8 @@ function decodePng(bytes: Uint8Array, maxPixels: number): DecodedImage {
   const idat = concat(chunks.filter((c) => c.type === 'IDAT').map((c) => bytes.subarray(c.start + 8, c.end - 4)));
   const bitsPerPixel = depth * channelsOf(colorType);
   const expected = interlace ? interlacedSize(width, height, bitsPerPixel) : height * (1 + Math.ceil((width * bitsPerPixel) / 8));
-  let inflated: Uint8Array;
-  try {
-    inflated = unzlibSync(idat, { out: new Uint8Array(expected + 1) });
-  } catch (e) {
-    throw new FormatError(OP, `PNG image data is not a valid zlib stream (${(e as Error).message})`);
-  }
-  if (inflated.length > expected) throw new FormatError(OP, `PNG image data inflates past the ${expected} bytes its header implies`);
-  if (inflated.length < expected) throw new FormatError(OP, `PNG image data inflates to ${inflated.length} bytes, short of the ${expected} its header implies (truncated PNG?)`);
+  const inflated = inflatedSize(idat, expected);
+  if (inflated < expected) throw new FormatError(OP, `PNG image data inflates to ${inflated} bytes, short of the ${expected} its header implies (truncated PNG?)`);
 
   let png: DecodedPng;
   try {
@@ -185,8 +183,11 @@ function unpackRows(packed: Uint8Array, samplesPerRow: number, rows: number, dep
 
 function decodeJpeg(bytes: Uint8Array, maxPixels: number, maxMemoryMB: number): DecodedImage {
   const layout = readJpegLayout(bytes);
-  if (layout) checkPixels(layout.width, layout.height, maxPixels);
-  const likeLibjpeg = layout !== null && canConvertLikeLibjpeg(layout);
+  // Checked before jpeg-js sees the file: it allocates for the declared frame before reading any data.
+  if (!layout) throw new FormatError(OP, 'JPEG has no readable frame header (SOF) before its first scan (malformed or truncated JPEG?)');
+  checkPixels(layout.width, layout.height, maxPixels);
+  checkJpegDataSize(layout, bytes.length);
+  const likeLibjpeg = canConvertLikeLibjpeg(layout);
   let img: { width: number; height: number; data: Uint8Array };
   try {
     img = jpeg.decode(bytes, {
@@ -202,11 +203,57 @@ function decodeJpeg(bytes: Uint8Array, maxPixels: number, maxMemoryMB: number): 
   }
   checkPixels(img.width, img.height, maxPixels);
   if (img.data.length !== img.width * img.height * 3) throw new FormatError(OP, 'JPEG decoder returned an unexpected pixel layout');
-  if (likeLibjpeg && (img.width !== layout.width || img.height !== layout.height)) {
+  if (img.width !== layout.width || img.height !== layout.height) {
     throw new FormatError(OP, `JPEG frame header says ${layout.width}x${layout.height}, the decoder produced ${img.width}x${img.height}`);
   }
   const data = likeLibjpeg ? libjpegColor(img.data, layout) : img.data;
   return { format: 'jpeg', width: img.width, height: img.height, data };
+}
+
+/**
+ * Bytes the zlib stream `data` inflates to, counted without keeping them;
+ * throws as soon as the count passes `limit`. The input goes in 1 KiB
+ * pieces (deflate expands a byte at most ~1032-fold), so the work done past
+ * the limit is bounded by about a megabyte of output.
+ */
+function inflatedSize(data: Uint8Array, limit: number): number {
+  let total = 0;
+  const stream = new Unzlib((chunk) => {
+    total += chunk.length;
+  });
+  const PIECE = 1024;
+  for (let pos = 0; pos < data.length || pos === 0; pos += PIECE) {
+    try {
+      stream.push(data.subarray(pos, pos + PIECE), pos + PIECE >= data.length);
+    } catch (e) {
+      throw new FormatError(OP, `PNG image data is not a valid zlib stream (${(e as Error).message})`);
+    }
+    if (total > limit) throw new FormatError(OP, `PNG image data inflates past the ${limit} bytes its header implies`);
+  }
+  return total;
+}
+
+/**
+ * Rejects a JPEG whose file is too small to hold the frame it declares (a
+ * forged header, a truncated file): Huffman coding spends at least one bit
+ * on every 8x8 block of every component (each block's DC coefficient is
+ * coded, in baseline and progressive files alike), so the file needs at
+ * least blocks / 8 bytes. Without this, a 600-byte file declaring 8000x8000
+ * made jpeg-js allocate its 512 MB cap and spend half a minute before failing.
+ */
+function checkJpegDataSize(layout: JpegLayout, fileBytes: number): void {
+  const { width, height, components } = layout;
+  if (components.length === 0 || components.some((c) => c.h < 1 || c.h > 4 || c.v < 1 || c.v > 4)) {
+    throw new FormatError(OP, `JPEG frame header has invalid sampling factors ${components.map((c) => `${c.h}x${c.v}`).join(', ') || '(no components)'}`);
+  }
+  const hMax = Math.max(...components.map((c) => c.h));
+  const vMax = Math.max(...components.map((c) => c.v));
+  let blocks = 0;
+  for (const c of components) blocks += Math.ceil(Math.ceil((width * c.h) / hMax) / 8) * Math.ceil(Math.ceil((height * c.v) / vMax) / 8);
+  const needed = Math.ceil(blocks / 8);
+  if (fileBytes < needed) {
+    throw new FormatError(OP, `JPEG declares ${width}x${height} (${blocks} blocks of 8x8), which needs at least ${needed} bytes of coded data, but the file is ${fileBytes} bytes (truncated JPEG or forged header?)`);
+  }
 }
 
 function checkPixels(width: number, height: number, maxPixels: number): void {
