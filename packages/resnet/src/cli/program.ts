@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { classify } from './classify.js';
 import { BACKENDS, positiveInt } from './common.js';
 import { features } from './features.js';
+import { exportModel } from './export.js';
 import { info } from './info.js';
 import { CliError, oneLine, type CliIO } from './io.js';
 
@@ -10,7 +11,7 @@ const backendOption = () => new Option('--backend <name>', 'compute backend').ch
 /** The `kiln` program (commander), writing to `io`. */
 export function kilnProgram(io: CliIO): Command {
   const program = new Command('kiln')
-    .description('ResNet18/34 on Kiln: classify images, extract features, inspect PyTorch weight files')
+    .description('ResNet18/34 on Kiln: classify images, extract features, export ONNX, inspect PyTorch weight files')
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .exitOverride();
 
@@ -37,6 +38,18 @@ export function kilnProgram(io: CliIO): Command {
     .option('-b, --batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 8)
     .option('--no-progress', 'no progress bar')
     .action((images: string[], opts) => features(io, images, opts));
+
+  program
+    .command('export')
+    .description('the model as ONNX (torch.onnx.export): input `input` [1, 3, size, size], output `logits`')
+    .requiredOption('-w, --weights <file>', 'resnet18/34 weights (.pth or .safetensors)')
+    .requiredOption('-o, --out <file>', 'the .onnx file to write')
+    .option('--opset <n>', 'ONNX opset (13 to 17)', positiveInt('--opset'), 17)
+    .option('--dynamic-batch', 'make the batch dimension dynamic (dim_param "batch")', false)
+    .option('--size <n>', 'input height and width', positiveInt('--size'), 224)
+    .option('--no-fold-batch-norm', 'keep BatchNormalization nodes instead of folding them into the convs')
+    .addOption(backendOption())
+    .action((opts) => exportModel(io, opts));
 
   program
     .command('info')
