@@ -18,6 +18,7 @@ import { reduce } from './ops/reduce.js';
 import { matmul } from './ops/matmul.js';
 import * as idx from './ops/indexing.js';
 import * as conv from './ops/conv.js';
+import { forgetFilters } from './ops/winograd.js';
 import * as pool from './ops/pool.js';
 import * as norm from './ops/norm.js';
 import { anyPacked, isPacked, packHost, packedRange, storageBytes, withWords } from './ops/packed.js';
@@ -108,6 +109,8 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   release(storage: GPUStorage): void {
     if (!storage.live || this.destroyed) return;
     storage.live = false;
+    // Winograd filter transforms cached for this buffer go with it.
+    forgetFilters(this.ctx, storage.buffer);
     this.runtime.storagePool.recycle(storage.buffer);
   }
 

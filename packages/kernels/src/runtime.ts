@@ -78,6 +78,8 @@ export class Runtime {
   private dispatched = 0;
   /** GPUBuffers read or written by encoded, unsubmitted work. */
   private readonly touched = new Set<GPUBuffer>();
+  /** Write counts per buffer (write bindings, uploads, copies); caches of derived data key on them. */
+  private readonly versions = new WeakMap<GPUBuffer, number>();
   /** Error-scope results of submitted batches not yet awaited by a read/sync. */
   private scopeChecks: Promise<GPUError | null>[] = [];
   /** Kernel names dispatched in the batch being encoded, for naming its errors. */
@@ -232,6 +234,7 @@ export class Runtime {
     const [x, y, z] = spec.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     this.unaliasBindings(spec);
+    for (const b of spec.bindings) if (b.write) this.bump(b.buffer);
     const metaBytes = Math.max(META_ALIGN, Math.ceil((spec.meta.length * 4) / META_ALIGN) * META_ALIGN);
     if (this.arenaUsed + metaBytes > ARENA_BYTES || this.dispatched >= this.batchSize || this.profiler.full) this.flush();
     const metaOffset = this.arenaUsed;
@@ -283,9 +286,19 @@ export class Runtime {
     }
   }
 
+  /** How many times `buffer` has been written so far (by a dispatch, an upload or a copy): a cache of data derived from it is valid while this is unchanged. */
+  bufferVersion(buffer: GPUBuffer): number {
+    return this.versions.get(buffer) ?? 0;
+  }
+
+  private bump(buffer: GPUBuffer): void {
+    this.versions.set(buffer, (this.versions.get(buffer) ?? 0) + 1);
+  }
+
   /** Encodes a buffer-to-buffer copy (bytes) into the current batch. */
   copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     if (bytes === 0) return;
+    this.bump(dst);
     this.endPass();
     this.getEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     this.touched.add(src);
@@ -316,6 +329,7 @@ export class Runtime {
   write(buffer: GPUBuffer, data: ArrayBufferView, bytes: number): void {
     this.check('write');
     if (this.touched.has(buffer)) this.flush();
+    this.bump(buffer);
     if (bytes > 0) this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, bytes);
   }
 

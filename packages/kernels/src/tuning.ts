@@ -57,6 +57,10 @@ export interface KernelTuning {
   subgroupSize: number;
   /** Whether ungrouped conv forward runs as im2col + GEMM (else the direct implicit-GEMM kernel). */
   im2col: boolean;
+  /** Largest Winograd tile for 3x3 stride-1 convs (0: never); {@link winogradTile} picks per shape. */
+  winograd: 0 | 2 | 4;
+  /** Fewest output tiles (GEMM columns) per transformed-domain GEMM for Winograd to be used. */
+  winogradMinTiles: number;
 }
 
 /** What a table row requires of an adapter; every given field must hold. */
@@ -83,6 +87,10 @@ export interface TuningEntry {
   gemm: GemmStrategy;
   /** Ungrouped conv forward as im2col + GEMM (only taken with the register GEMM and subgroups). */
   im2col: boolean;
+  /** Largest Winograd tile for 3x3 stride-1 convs (0: never). */
+  winograd: 0 | 2 | 4;
+  /** Fewest output tiles per transformed-domain GEMM for Winograd to pay (see {@link winogradTile}). */
+  winogradMinTiles: number;
 }
 
 /** A register-strategy block shape (see wgsl/gemm.ts). */
@@ -104,17 +112,18 @@ const CPU_ADAPTERS = /llvmpipe|lavapipe|swiftshader|warp|software|cpu/i;
  * so only a non-conforming one) falls to the register row of its class.
  */
 export const TUNING_TABLE: readonly TuningEntry[] = [
-  // lavapipe / SwiftShader / WARP: measured on lavapipe (see the top comment and ops/conv.ts).
-  { name: 'cpu-emulated', strategy: 'cpu-like', match: { text: CPU_ADAPTERS }, subgroups: true, gemm: 'register', im2col: true },
+  // lavapipe / SwiftShader / WARP: measured on lavapipe (see the top comment, ops/conv.ts and winogradTile).
+  { name: 'cpu-emulated', strategy: 'cpu-like', match: { text: CPU_ADAPTERS }, subgroups: true, gemm: 'register', im2col: true, winograd: 4, winogradMinTiles: 16 },
   // Any other adapter forced to the CPU-like class: the same kernels.
-  { name: 'cpu-like', strategy: 'cpu-like', match: {}, subgroups: true, gemm: 'register', im2col: true },
+  { name: 'cpu-like', strategy: 'cpu-like', match: {}, subgroups: true, gemm: 'register', im2col: true, winograd: 4, winogradMinTiles: 16 },
   {
     name: 'gpu', strategy: 'gpu',
     match: { minLimits: { maxComputeWorkgroupStorageSize: 8192, maxComputeInvocationsPerWorkgroup: 256 } },
-    subgroups: false, gemm: 'tiled', im2col: false,
+    subgroups: false, gemm: 'tiled', im2col: false, winograd: 4, winogradMinTiles: 64,
   },
-  // A GPU without the tiled kernel's limits: register GEMM, direct conv.
-  { name: 'gpu-small-limits', strategy: 'gpu', match: {}, subgroups: false, gemm: 'register', im2col: false },
+  // A GPU without the tiled kernel's limits: register GEMM, direct conv; Winograd needs a whole
+  // plain register block of columns (16 threads x 8).
+  { name: 'gpu-small-limits', strategy: 'gpu', match: {}, subgroups: false, gemm: 'register', im2col: false, winograd: 4, winogradMinTiles: 128 },
 ];
 
 /** True when the adapter is a CPU implementation of WebGPU. */
@@ -159,7 +168,10 @@ export function chooseTuning(info: AdapterInfo, strategy: KernelStrategy = 'auto
   const e = row ?? TUNING_TABLE.filter((r) => r.strategy === cls).at(-1)!;
   const subgroupSize = e.subgroups ? fixedSubgroupSize(info) : 0;
   // im2col's GEMM route pays only with the subgroup-broadcast GEMM (see ops/conv.ts).
-  return { strategy: cls, entry: e.name, gemm: e.gemm, subgroupSize, im2col: e.im2col && e.gemm === 'register' && subgroupSize > 0 };
+  return {
+    strategy: cls, entry: e.name, gemm: e.gemm, subgroupSize,
+    im2col: e.im2col && e.gemm === 'register' && subgroupSize > 0, winograd: e.winograd, winogradMinTiles: e.winogradMinTiles,
+  };
 }
 
 const STRATEGIES: readonly KernelStrategy[] = ['gpu', 'cpu-like', 'auto'];
@@ -229,4 +241,40 @@ export function convBlock(t: KernelTuning, rows: number, groups: number): ConvBl
 /** Whether ungrouped conv forward runs as im2col + GEMM (the CPU-like rows with subgroups; see ops/conv.ts). */
 export function convIm2col(t: KernelTuning): boolean {
   return t.im2col;
+}
+
+/**
+ * Largest input-channel count (forward; output channels for the input
+ * gradient: the GEMM's K) at which F(4x4, 3x3) may run. Measured against
+ * PyTorch on ResNet18's shapes, K = 64..512 (packages/kernels/test/
+ * winograd-error.test.ts): F(4x4)'s worst error is 0.076 of the conv parity
+ * tolerance (rtol = atol = 1e-4; 0.21 with Lavin's points, see
+ * wgsl/winograd.ts), F(2x2)'s 0.025, direct 0.023. Beyond the measured K,
+ * F(2x2) only.
+ */
+export const WINOGRAD_F4_MAX_K = 512;
+
+/**
+ * The Winograd tile for one conv (0: another route), `out` being what the
+ * transforms produce (the conv output forward, dx for the input gradient).
+ * F(4x4) where its error is measured within tolerance and it leaves at
+ * least `winogradMinTiles` tiles per GEMM, else F(2x2) with that many, else
+ * 0. Measured on lavapipe (2 cores, batch 1 at 224x224, ms forward / dx):
+ * layer1 im2col 18.4/15.3, F2 10.2/8.7, F4 7.1/8.2; layer3 (14x14, 16 F4
+ * tiles) 23.0/23.1, 9.2/9.5, 5.8/10.6; layer4 (7x7: 4 F4 tiles, 16 F2)
+ * 15.9/18.1, 16.1/14.2, 33.6/37.0: a subgroup-GEMM workgroup covers 32
+ * columns, so fewer than 16 tiles idle most lanes. The GPU rows' 64 is the
+ * tiled GEMM's tile width (no GPU measured yet).
+ */
+export function winogradTile(
+  t: KernelTuning, x: readonly number[], w: readonly number[], out: readonly number[],
+  p: { stride: readonly number[]; dilation: readonly number[]; groups: number }, dir: 'forward' | 'backwardInput',
+): 0 | 2 | 4 {
+  void x;
+  const one = (a: readonly number[]) => a[0] === 1 && a[1] === 1;
+  if (!t.winograd || w[2] !== 3 || w[3] !== 3 || p.groups !== 1 || !one(p.stride) || !one(p.dilation)) return 0;
+  const K = dir === 'forward' ? w[1]! : w[0]!;
+  const tiles = (m: number) => out[0]! * Math.ceil(out[2]! / m) * Math.ceil(out[3]! / m);
+  if (t.winograd === 4 && K <= WINOGRAD_F4_MAX_K && tiles(4) >= t.winogradMinTiles) return 4;
+  return tiles(2) >= t.winogradMinTiles ? 2 : 0;
 }

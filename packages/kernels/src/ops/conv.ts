@@ -4,10 +4,11 @@ import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
 import { grid1d } from '../wgsl/common.js';
 import { CM, CONV_EPI, convKey, convWgsl, type ConvConfig } from '../wgsl/conv.js';
-import { convBlock, convIm2col, type ConvBlock } from '../tuning.js';
+import { convBlock, convIm2col, winogradTile, type ConvBlock } from '../tuning.js';
 import { numel } from '../views.js';
 import { Meta } from './elementwise.js';
 import { gemm } from './matmul.js';
+import { winogradBackwardInput, winogradConv2d, type WinogradTile } from './winograd.js';
 
 type GView = View<GPUStorage>;
 type Epilogue = Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>;
@@ -49,7 +50,7 @@ function conv1x1AsGemm(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
 }
 
 /** Test/benchmark hook: fields set here override the tuning table's forward block. */
-export const convOverride: Partial<ConvBlock> & { im2col?: boolean } = {};
+export const convOverride: Partial<ConvBlock> & { im2col?: boolean; winograd?: WinogradTile | 0 } = {};
 
 /**
  * An ungrouped conv as im2col into a pooled scratch buffer plus one batched
@@ -87,6 +88,8 @@ function convViaIm2col(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
 export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2dParams, e: Epilogue = {}): void {
   if (numel(out.shape) === 0) return;
   if (conv1x1AsGemm(ctx, x, w, out, p, e)) return;
+  const wino = convOverride.winograd ?? winogradTile(ctx.tuning, x.shape, w.shape, out.shape, p, 'forward');
+  if (wino && winogradConv2d(ctx, x, w, out, p, wino, e)) return;
   if ((convOverride.im2col ?? convIm2col(ctx.tuning)) && convViaIm2col(ctx, x, w, out, p, e)) return;
   const block = { ...convBlock(ctx.tuning, w.shape[0], p.groups), ...convOverride };
   const config: ConvConfig = { kind: 'forward', ...block };
@@ -129,6 +132,8 @@ function backwardConfig(ctx: OpContext, kind: ConvConfig['kind'], rows: number, 
 export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GView, p: Conv2dParams): void {
   const total = numel(dx.shape);
   if (total === 0) return;
+  const wino = convOverride.winograd ?? winogradTile(ctx.tuning, dy.shape, w.shape, dx.shape, p, 'backwardInput');
+  if (wino && winogradBackwardInput(ctx, dy, w, dx, p, wino)) return;
   const config = backwardConfig(ctx, 'backwardInput', dx.shape[1], p);
   const meta = geometry(dx, w, dy, p);
   meta.u[CM.total] = total;
