@@ -37,11 +37,11 @@ export interface PageCaseResult {
 
 /** What the ResNet18 check computed in the page. */
 export interface PageResnetResult {
-  /** Logits [2, 1000] of gen_resnet.py's input, fused path. */
+  /** Logits [logitRows, 1000] of gen_resnet.py's input, fused path. */
   logits: number[];
   /** The preprocessed [3, 224, 224] tensors of the image files, as decoded in the page. */
   images: Record<string, number[]>;
-  /** Losses of the page's head fine-tuning (web/src/finetune.ts) on those images. */
+  /** Losses of the page's head fine-tuning (web/src/finetune.ts) on the first labels.length of those images. */
   fineTuneLosses: number[];
   ms: { load: number; logits: number; fineTune: number };
 }
@@ -91,10 +91,11 @@ const harness = {
 
   /**
    * The seeded, BN-calibrated resnet18 of the Node tests, loaded from its
-   * .pth in the page: logits of gen_resnet.py's input, the preprocessing of
-   * `imageFiles` (decoded here), and `steps` head fine-tuning steps on them.
+   * .pth in the page: logits of the first `logitRows` images of
+   * gen_resnet.py's input, the preprocessing of `imageFiles` (decoded here),
+   * and `steps` head fine-tuning steps on the first `labels.length` of them.
    */
-  async resnet(device: string, imageFiles: string[], labels: string[], steps: number): Promise<PageResnetResult> {
+  async resnet(device: string, imageFiles: string[], labels: string[], opts: { steps: number; lr: number; logitRows: number }): Promise<PageResnetResult> {
     if (device === 'webgpu') await initWebGPU();
     let t = performance.now();
     const model: ResNet = resnet18({ device });
@@ -106,7 +107,7 @@ const harness = {
     t = performance.now();
     const input = namedTensor(await reference('resnet'), 'logits', 'input');
     const logits: number[] = [];
-    for (let i = 0; i < input.shape[0]!; i++) {
+    for (let i = 0; i < opts.logitRows; i++) {
       const per = input.values.length / input.shape[0]!;
       const x = kiln.fromArray(input.values.subarray(i * per, (i + 1) * per), [1, ...input.shape.slice(1)], { device });
       const y = kiln.noGrad(() => model.call(x));
@@ -124,7 +125,7 @@ const harness = {
       tensors.push(tensor);
     }
     t = performance.now();
-    const { losses } = await fineTuneHead(model, tensors, labels, device, { steps });
+    const { losses } = await fineTuneHead(model, tensors.slice(0, labels.length), labels, device, { steps: opts.steps, lr: opts.lr });
     const fineTune = performance.now() - t;
     model.dispose();
     return { logits, images, fineTuneLosses: losses, ms: { load, logits: logitsMs, fineTune } };

@@ -14,7 +14,7 @@ import { extractFeatures, type ImageTensor, type ResNet } from '@kiln/resnet';
 export interface FineTuneOptions {
   /** SGD steps over the whole set (default 20). */
   steps?: number;
-  /** Learning rate (default 0.01). */
+  /** Learning rate (default 0.001: pooled ResNet features have norms of tens, so 0.01 overshoots in one step). */
   lr?: number;
   /** SGD momentum (default 0.9). */
   momentum?: number;
@@ -56,7 +56,7 @@ export async function fineTuneHead(model: ResNet, images: readonly ImageTensor[]
   model.requiresGrad_(false);
   model.fc.requiresGrad_(true);
   model.eval();
-  const opt = new optim.SGD(model.fc.parameters(), { lr: opts.lr ?? 0.01, momentum: opts.momentum ?? 0.9 });
+  const opt = new optim.SGD(model.fc.parameters(), { lr: opts.lr ?? 1e-3, momentum: opts.momentum ?? 0.9 });
   const lossFn = new CrossEntropyLoss();
   const losses: number[] = [];
   try {

@@ -152,7 +152,7 @@ async function runFineTune(): Promise<void> {
     return message('error', 'Fine-tuning needs at least two labelled images with at least two different (non-empty) labels.');
   }
   const steps = Math.max(1, Math.min(500, Number(($('train-steps') as HTMLInputElement).value) || 20));
-  const lr = Number(($('train-lr') as HTMLInputElement).value) || 0.01;
+  const lr = Number(($('train-lr') as HTMLInputElement).value) || 0.001;
   const progress = $('train-progress') as HTMLProgressElement;
   progress.max = steps;
   progress.value = 0;
