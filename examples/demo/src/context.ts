@@ -1,0 +1,58 @@
+import { Generator, manualSeed } from '@kiln/core';
+import type { FashionMnist } from './data/fashion-mnist.js';
+import { evalTensors, labelledSet, type ImagePipeline, type LabelledSet } from './data/images.js';
+import { selectByClass } from './data/fashion-mnist.js';
+import type { ResolvedOptions } from './options.js';
+import type { DemoIO } from './progress.js';
+import type { EvalSet } from './train-loop.js';
+
+/** The classes the backbone is pretrained on: the upper-body garments and bags (even labels). */
+export const SOURCE_CLASSES = [0, 2, 4, 6, 8] as const;
+/** The classes transfer learning targets: trousers, dresses and footwear (odd labels). */
+export const TARGET_CLASSES = [1, 3, 5, 7, 9] as const;
+
+/** A task: its classes, a training set and a held-out test set. */
+export interface Task {
+  classes: readonly number[];
+  train: LabelledSet;
+  test: EvalSet;
+  /** Up to {@link BN_REFRESH_IMAGES} training images (eval transform) that BatchNorm statistics are re-estimated on. */
+  bnImages: EvalSet;
+}
+
+/** Training images the running BatchNorm statistics are re-estimated on before each evaluation. */
+export const BN_REFRESH_IMAGES = 128;
+
+/** What every stage gets. */
+export interface DemoContext {
+  opts: ResolvedOptions;
+  io: DemoIO;
+  /** Backend name tensors are created on ('webgpu' or 'cpu'). */
+  device: string;
+  data: FashionMnist;
+  pipe: ImagePipeline;
+  source: Task;
+  target: Task;
+  /** A generator for stage `k`, seeded from the run's seed, and the global one re-seeded for model init. */
+  rng(k: number): Generator;
+}
+
+/** Builds the two tasks from the data (deterministic selection, eval transforms computed once). */
+export function buildTasks(data: FashionMnist, opts: ResolvedOptions, pipe: ImagePipeline): { source: Task; target: Task } {
+  const task = (classes: readonly number[], trainPerClass: number): Task => {
+    const train = labelledSet(data.train, selectByClass(data.train, classes, trainPerClass), classes);
+    const test = labelledSet(data.test, selectByClass(data.test, classes, opts.testPerClass), classes);
+    // Evenly strided over the training set (its file order mixes the classes).
+    const stride = Math.max(1, train.indices.length / BN_REFRESH_IMAGES);
+    const picks = Array.from({ length: Math.min(BN_REFRESH_IMAGES, train.indices.length) }, (_, k) => train.indices[Math.floor(k * stride)]!);
+    const bn = labelledSet(data.train, picks, classes);
+    return { classes, train, test: { set: test, values: evalTensors(test, pipe) }, bnImages: { set: bn, values: evalTensors(bn, pipe) } };
+  };
+  return { source: task(SOURCE_CLASSES, opts.pretrainPerClass), target: task(TARGET_CLASSES, opts.trainPerClass) };
+}
+
+/** A stage's generator; also re-seeds the global generator so model initialisation is reproducible per stage. */
+export function stageRng(seed: number, k: number): Generator {
+  manualSeed(seed * 7919 + k);
+  return new Generator(seed * 104729 + k);
+}

@@ -1,0 +1,17 @@
+import { parse, View } from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+/**
+ * Renders a Vega-Lite spec to an SVG document in Node (Vega's headless
+ * renderer: no browser, no canvas; text widths are estimated).
+ */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+export type { TopLevelSpec };

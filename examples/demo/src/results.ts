@@ -1,0 +1,78 @@
+import type { EpochRecord } from './train-loop.js';
+
+/** One model variant in the comparison table (fp32, pruned, int8, ONNX...). */
+export interface VariantRow {
+  name: string;
+  /** Groups the bars of a chart: 'Kiln fp32', 'pruned', 'int8', 'ONNX Runtime'. */
+  family: string;
+  /** Test top-1 (fraction). */
+  top1?: number;
+  /** Parameters (weights and biases; buffers not counted). */
+  params?: number;
+  /** Bytes of the weights as stored (fp32 4 per value, int8 1 plus scales). */
+  megabytes?: number;
+  /** Milliseconds per image of a batched forward (best of the timed repeats). */
+  msPerImage?: number;
+  /** Fraction of test images whose predicted class equals Kiln's fp32 model's (ONNX rows). */
+  agreement?: number;
+}
+
+/** Kernel times of one forward of a variant (GPU timestamps, or wall clock on the CPU backend). */
+export interface TimingProfile {
+  variant: string;
+  batch: number;
+  /** 'GPU timestamps' or 'wall clock'. */
+  source: string;
+  totalMs: number;
+  kernels: { kernel: string; ms: number; count: number }[];
+}
+
+/** A stage that did not run, and why. */
+export interface SkippedStage {
+  stage: string;
+  reason: string;
+}
+
+/** What a training stage measured. */
+export interface TrainingResult {
+  epochs: EpochRecord[];
+  /** Final test top-1 / top-2 (fractions). */
+  top1: number;
+  top2: number;
+  /** Wall-clock seconds of the stage (training and evaluation). */
+  seconds: number;
+  trainImages: number;
+}
+
+/** Everything one run computed; the report and results.json are written from this alone. */
+export interface DemoResult {
+  /** The options the run used (after defaults). */
+  config: Record<string, unknown>;
+  backend: string;
+  /** Adapter / CPU description. */
+  device: string;
+  data: { kind: string; dir: string; trainPool: number; testPool: number };
+  sourceClasses: string[];
+  targetClasses: string[];
+  pretrain: TrainingResult & { origin: 'trained' | 'cache' | 'weights'; checkpoint: string; safetensors?: string };
+  transfer: TrainingResult;
+  scratch: TrainingResult;
+  features: {
+    /** Nearest neighbour (cosine) in the training images' features has the query's class. */
+    recallAt1: number;
+    gallery: number;
+    queries: number;
+    /** Linear heads trained on visual features, the second vector, and both concatenated. */
+    fusion: { visual: number; descriptor: number; fused: number; descriptorName: string };
+  };
+  variants: VariantRow[];
+  pruning?: { amount: number; sparsity: number; beforeFinetune: number; top1: number; shrunkParams?: number; shrunkTop1?: number };
+  quantization?: { dynamicTop1?: number; staticTop1?: number };
+  onnx?: { files: string[]; agreement: Record<string, number> };
+  timing: TimingProfile[];
+  skipped: SkippedStage[];
+  /** Whole-run wall clock in seconds. */
+  seconds: number;
+  /** Stage name -> seconds. */
+  stageSeconds: Record<string, number>;
+}
