@@ -109,5 +109,11 @@ export {
   type QParams,
   quantizedMatmul,
   type QuantizedMatmulOptions,
+  quantizedConv2d,
+  packConvWeight,
+  channelsLast,
+  fromChannelsLast,
+  type QConvGeometry,
+  type QConvWeight,
 } from './quantized/index.js';
 export type { QuantEpilogue } from './backend.js';

@@ -56,7 +56,7 @@ export class QTensor {
   readonly _isKilnQTensor = true;
 
   private constructor(
-    /** @internal the contiguous integer tensor. */
+    /** @internal the integer tensor (possibly a strided view). */
     readonly _int: Tensor,
     /** The quantized dtype (PyTorch's `q.dtype`). */
     readonly dtype: QDType,
@@ -68,7 +68,8 @@ export class QTensor {
   /**
    * Wraps integers as a quantized tensor (PyTorch's
    * `_make_per_tensor_quantized_tensor` / `_make_per_channel_quantized_tensor`).
-   * Takes ownership of `intRepr` (made contiguous); its dtype must be the
+   * Takes ownership of `intRepr` (any layout: quantized convs keep a
+   * channels-last view); its dtype must be the
    * storage dtype of `dtype`. `symmetric` only labels the scheme.
    */
   static fromIntRepr(intRepr: Tensor, dtype: QDType, params: QParams, symmetric = false): QTensor {
@@ -89,9 +90,7 @@ export class QTensor {
       params.scales.forEach((s) => checkScale(op, s));
       params = { ...params, axis: d };
     }
-    const int = intRepr.isContiguous() ? intRepr : intRepr.contiguous();
-    if (int !== intRepr) intRepr.dispose();
-    return new QTensor(int, dtype, params, symmetric);
+    return new QTensor(intRepr, dtype, params, symmetric);
   }
 
   /** Sizes of each dim. */

@@ -13,3 +13,4 @@ export {
 export { chooseQuantizationParams, calculateQParams, quantRange, SMALL_SCALE_THRESHOLD, FLOAT32_EPS } from './qparams.js';
 export { sizeReport, formatSizeReport, stateDictBytes, type SizeRow } from './size-report.js';
 export { copyModuleTree } from './clone.js';
+export * from './static/index.js';

@@ -4,7 +4,7 @@
  * parameters. State is PyTorch's (`min_val`, `max_val` buffers), and
  * calculateQparams() follows its _calculate_qparams in float32.
  */
-import { KilnError, noGrad, tensor, tidy, type QDType, type Tensor } from '@kiln/core';
+import { KilnError, keep, noGrad, tensor, tidy, type QDType, type Tensor } from '@kiln/core';
 import { Module } from '../module.js';
 import { calculateQParams, quantRange } from './qparams.js';
 
@@ -98,7 +98,8 @@ export abstract class ObserverBase extends Module {
 /** Replaces buffer `name` of `m` with `value` (disposing the old one). */
 function setBuffer(m: Module, name: string, value: Tensor): void {
   const old = m._buffers.get(name);
-  m._buffers.set(name, value);
+  // Module state outlives any tidy() the forward runs in.
+  m._buffers.set(name, keep(value));
   old?.dispose();
 }
 
@@ -133,7 +134,7 @@ export class MinMaxObserver extends ObserverBase {
     noGrad(() => {
       const [lo, hi] = tidy(() => {
         const xd = x.detach();
-        if (this.min_val.device !== x.device) throw new KilnError('MinMaxObserver', `observer state is on ${this.min_val.device}, input on ${x.device}: move the model with await model.to()`);
+        if (this._observed && this.min_val.device !== x.device) throw new KilnError('MinMaxObserver', `observer state is on ${this.min_val.device}, input on ${x.device}`);
         return this._observed ? this.update(xd.min(), xd.max()) : [xd.min(), xd.max()];
       });
       setBuffer(this, 'min_val', lo);

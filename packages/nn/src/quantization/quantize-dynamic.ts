@@ -34,7 +34,6 @@ export async function dynamicLinearFromFloat(m: Linear, scheme: 'per_tensor' | '
   const observer: ObserverBase = scheme === 'per_tensor'
     ? new MinMaxObserver({ dtype: 'qint8', qscheme: 'per_tensor_symmetric' })
     : new PerChannelMinMaxObserver({ dtype: 'qint8', qscheme: 'per_channel_symmetric', chAxis: 0 });
-  if (observer.buffers()[0]!.device !== w.device) await observer.to(w.device);
   observer.call(w);
   const p = await observer.qparams();
   observer.dispose();

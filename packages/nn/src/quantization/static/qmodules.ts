@@ -1,0 +1,193 @@
+/**
+ * The quantized modules convert() puts in place of float ones (as
+ * torch.ao.nn.quantized): they take and return quint8 QTensors. Convs,
+ * Linear and the residual add requantize to the output scale / zero point
+ * their observer chose; pooling keeps its input's.
+ */
+import {
+  KilnError, adaptiveAvgPool2d, channelsLast, fromChannelsLast, invScale, isQTensor, maxPool2d, noGrad, packConvWeight,
+  QTensor, pad, quantizeInts, quantizedConv2d, quantizedMatmul, tensor, tidy,
+  type QConvGeometry, type QConvWeight, type Tensor,
+} from '@kiln/core';
+import { Module } from '../../module.js';
+import { pyFloat } from '../../repr.js';
+
+/** Round half to even (C's nearbyint), for host-side integer biases. */
+export function nearbyint(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function expectQ(op: string, x: unknown): QTensor {
+  if (!isQTensor(x)) throw new KilnError(op, 'expected a quantized (QTensor) input: is a QuantStub missing before this layer?');
+  return x;
+}
+
+/** Per-output-channel symmetric int8 weight: its integers [O, ...] and scales. */
+export interface QuantizedWeight {
+  ints: Tensor;
+  scales: number[];
+}
+
+/** A quantized Conv2d, with ReLU fused when `relu` (torch's QuantizedConv2d / QuantizedConvReLU2d). */
+export class QuantizedConv2d extends Module {
+  /** @internal */ readonly _w: QConvWeight;
+  readonly inChannels: number;
+  readonly outChannels: number;
+
+  constructor(
+    weight: QuantizedWeight,
+    readonly biasValues: number[] | null,
+    readonly geometry: QConvGeometry,
+    /** Output scale and zero point. */
+    readonly scale: number,
+    readonly zeroPoint: number,
+    readonly relu: boolean,
+  ) {
+    super();
+    this._w = packConvWeight(weight.ints, weight.scales);
+    this.outChannels = weight.ints.shape[0]!;
+    this.inChannels = weight.ints.shape[1]!;
+    this.registerBuffer('weight', weight.ints);
+  }
+
+  override forward(x: QTensor): QTensor {
+    return quantizedConv2d(expectQ(this._getName(), x), this._w, this.biasValues, this.geometry, { scale: this.scale, zeroPoint: this.zeroPoint, relu: this.relu });
+  }
+
+  override _getName(): string {
+    return this.relu ? 'QuantizedConvReLU2d' : 'QuantizedConv2d';
+  }
+
+  override extraRepr(): string {
+    const g = this.geometry;
+    return `${this.inChannels}, ${this.outChannels}, kernel_size=(${g.kernel.join(', ')}), stride=(${g.stride.join(', ')}), scale=${pyFloat(this.scale)}, zero_point=${this.zeroPoint}, padding=(${g.padding.join(', ')})`;
+  }
+
+  override dispose(): void {
+    this._w.packed.dispose();
+    this._w.colSum.dispose();
+    super.dispose();
+  }
+}
+
+/** A statically quantized Linear: quint8 in, quint8 out (torch's QuantizedLinear). */
+export class QuantizedLinear extends Module {
+  declare _packed: Tensor;
+  declare _col_sum: Tensor;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+
+  constructor(weight: QuantizedWeight, readonly biasValues: number[] | null, readonly scale: number, readonly zeroPoint: number, readonly relu = false) {
+    super();
+    this.outFeatures = weight.ints.shape[0]!;
+    this.inFeatures = weight.ints.shape[1]!;
+    const w = packConvWeight(weight.ints.reshape([this.outFeatures, this.inFeatures, 1, 1]), weight.scales);
+    this.registerBuffer('weight', weight.ints);
+    this.registerBuffer('_packed', w.packed, { persistent: false });
+    this.registerBuffer('_col_sum', w.colSum, { persistent: false });
+    this.scales = weight.scales;
+  }
+
+  /** Per-output-channel weight scales. */
+  readonly scales: number[];
+
+  override forward(x: QTensor): QTensor {
+    const q = expectQ('QuantizedLinear', x);
+    if (q.dim() !== 2 || q.shape[1] !== this.inFeatures) throw new KilnError('QuantizedLinear', `expected input [N, ${this.inFeatures}], got [${q.shape.join(', ')}]`);
+    const sx = q.qScale();
+    const ints = noGrad(() => tidy(() => {
+      const kp = this._packed.shape[1]!;
+      let a = q._int.isContiguous() ? q._int : q._int.contiguous();
+      if (kp !== this.inFeatures) a = pad(a, [0, kp - this.inFeatures]);
+      const dev = q.device;
+      return quantizedMatmul(a, this._packed, {
+        aZeroPoint: tensor([q.qZeroPoint()], { dtype: 'int32', device: dev }),
+        bColSum: this._col_sum,
+        scale: tensor(this.scales.map((s) => (sx * s) / this.scale), { device: dev }),
+        bias: this.biasValues ? tensor(this.biasValues.map((b, o) => nearbyint(b / (sx * this.scales[o]!))), { dtype: 'int32', device: dev }) : undefined,
+        out: { dtype: 'uint8', zeroPoint: this.zeroPoint },
+        relu: this.relu,
+      });
+    }));
+    return QTensor.fromIntRepr(ints, 'quint8', { kind: 'per_tensor', scale: this.scale, zeroPoint: this.zeroPoint });
+  }
+
+  override extraRepr(): string {
+    return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, scale=${pyFloat(this.scale)}, zero_point=${this.zeroPoint}, qscheme=torch.per_channel_affine`;
+  }
+}
+
+/** The quantized residual add, `addRelu` / `add` on QTensors with the observed output scale (torch's QFunctional). */
+export class QFunctional extends Module {
+  constructor(readonly scale: number, readonly zeroPoint: number) {
+    super();
+  }
+
+  /** quantize(dequantize(a) + dequantize(b)) at this module's scale and zero point. */
+  add(a: QTensor, b: QTensor): QTensor {
+    return this.combine(a, b, false);
+  }
+
+  /** quantize(relu(dequantize(a) + dequantize(b))). */
+  addRelu(a: QTensor, b: QTensor): QTensor {
+    return this.combine(a, b, true);
+  }
+
+  private combine(a: QTensor, b: QTensor, relu: boolean): QTensor {
+    const qa = expectQ('QFunctional', a);
+    const qb = expectQ('QFunctional', b);
+    const ints = noGrad(() => tidy(() => {
+      // Dequantized as PyTorch's vectorized qadd does: fma(scale, q, -zp * scale).
+      const fa = channelsLast(qa).to('float32').mul(Math.fround(qa.qScale())).add(Math.fround(-qa.qZeroPoint() * qa.qScale()));
+      const fb = channelsLast(qb).to('float32').mul(Math.fround(qb.qScale())).add(Math.fround(-qb.qZeroPoint() * qb.qScale()));
+      let c = fa.add(fb);
+      if (relu) c = c.relu();
+      return quantizeInts(c, invScale(this.scale), this.zeroPoint, 'quint8');
+    }));
+    return fromChannelsLast(ints, this.scale, this.zeroPoint);
+  }
+
+  override forward(): never {
+    throw new KilnError('QFunctional', 'call add() or addRelu() instead of forward()');
+  }
+
+  override extraRepr(): string {
+    return `scale=${pyFloat(this.scale)}, zero_point=${this.zeroPoint}`;
+  }
+}
+
+/** Pooling applied to the integers (max is order-preserving; averages round to the nearest integer); scale and zero point carry over. */
+export class QuantizedPool2d extends Module {
+  constructor(readonly kind: 'max' | 'adaptiveAvg', readonly options: { kernelSize?: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number]; outputSize?: [number, number] }) {
+    super();
+  }
+
+  override forward(x: QTensor): QTensor {
+    const q = expectQ('QuantizedPool2d', x);
+    const ints = noGrad(() => tidy(() => {
+      const f = q._int.to('float32');
+      const o = this.options;
+      const pooled = this.kind === 'max'
+        ? maxPool2d(f, o.kernelSize!, { stride: o.stride, padding: o.padding })
+        // PyTorch's kernel rounds (sum - zp * size) / size, then adds zp back: ties go to even of that.
+        : adaptiveAvgPool2d(f, o.outputSize!).sub(q.qZeroPoint()).round().add(q.qZeroPoint());
+      return pooled.to('uint8').permute([0, 2, 3, 1]).contiguous();
+    }));
+    return fromChannelsLast(ints, q.qScale(), q.qZeroPoint());
+  }
+
+  override _getName(): string {
+    return this.kind === 'max' ? 'QuantizedMaxPool2d' : 'QuantizedAdaptiveAvgPool2d';
+  }
+}
+
+/** Flatten of a quantized [N, C, 1, 1] (or any) tensor to [N, rest]. */
+export class QuantizedFlatten extends Module {
+  override forward(x: QTensor): QTensor {
+    const q = expectQ('QuantizedFlatten', x);
+    const n = q.shape[0]!;
+    const ints = tidy(() => q._int.contiguous().reshape([n, -1]));
+    return QTensor.fromIntRepr(ints, 'quint8', { kind: 'per_tensor', scale: q.qScale(), zeroPoint: q.qZeroPoint() });
+  }
+}
