@@ -9,6 +9,7 @@ import { numel } from '../views.js';
 import { Meta } from './elementwise.js';
 import { gemm } from './matmul.js';
 import { winogradBackwardInput, winogradConv2d, type WinogradTile } from './winograd.js';
+import { forcedRoute, routeOverride, tunedRoute } from '../autotune.js';
 
 type GView = View<GPUStorage>;
 type Epilogue = Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>;
@@ -85,12 +86,22 @@ function convViaIm2col(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
   return true;
 }
 
+/**
+ * The route fields in force: a test override, else the candidate the
+ * autotuner is timing, else the tuned winner for this shape (autotune.ts).
+ */
+function routeFor(ctx: OpContext, dir: 'forward' | 'backwardInput', x: GView, w: GView, p: Conv2dParams): { im2col?: boolean; winograd?: WinogradTile | 0 } {
+  if (convOverride.winograd !== undefined || convOverride.im2col !== undefined) return convOverride;
+  return forcedRoute() ?? routeOverride(tunedRoute(ctx.rt, { dir, x: x.shape as number[], w: w.shape as number[], p }));
+}
+
 export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2dParams, e: Epilogue = {}): void {
   if (numel(out.shape) === 0) return;
   if (conv1x1AsGemm(ctx, x, w, out, p, e)) return;
-  const wino = convOverride.winograd ?? winogradTile(ctx.tuning, x.shape, w.shape, out.shape, p, 'forward');
+  const route = routeFor(ctx, 'forward', x, w, p);
+  const wino = route.winograd ?? winogradTile(ctx.tuning, x.shape, w.shape, out.shape, p, 'forward');
   if (wino && winogradConv2d(ctx, x, w, out, p, wino, e)) return;
-  if ((convOverride.im2col ?? convIm2col(ctx.tuning)) && convViaIm2col(ctx, x, w, out, p, e)) return;
+  if ((route.im2col ?? convIm2col(ctx.tuning)) && convViaIm2col(ctx, x, w, out, p, e)) return;
   const block = { ...convBlock(ctx.tuning, w.shape[0], p.groups), ...convOverride };
   const config: ConvConfig = { kind: 'forward', ...block };
   const meta = geometry(x, w, out, p);
@@ -132,7 +143,7 @@ function backwardConfig(ctx: OpContext, kind: ConvConfig['kind'], rows: number, 
 export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GView, p: Conv2dParams): void {
   const total = numel(dx.shape);
   if (total === 0) return;
-  const wino = convOverride.winograd ?? winogradTile(ctx.tuning, dy.shape, w.shape, dx.shape, p, 'backwardInput');
+  const wino = routeFor(ctx, 'backwardInput', dx, w, p).winograd ?? winogradTile(ctx.tuning, dy.shape, w.shape, dx.shape, p, 'backwardInput');
   if (wino && winogradBackwardInput(ctx, dy, w, dx, p, wino)) return;
   const config = backwardConfig(ctx, 'backwardInput', dx.shape[1], p);
   const meta = geometry(dx, w, dy, p);

@@ -4,6 +4,7 @@ import { BACKENDS, positiveInt } from './common.js';
 import { features } from './features.js';
 import { exportModel } from './export.js';
 import { info } from './info.js';
+import { tune } from './tune.js';
 import { CliError, oneLine, type CliIO } from './io.js';
 
 const backendOption = () => new Option('--backend <name>', 'compute backend').choices([...BACKENDS]).default('cpu');
@@ -56,6 +57,16 @@ export function kilnProgram(io: CliIO): Command {
     .description('tensors, shapes, dtypes and parameter count of a weight file')
     .argument('<weights>', '.pth or .safetensors file')
     .action((path: string) => info(io, path));
+
+  program
+    .command('tune')
+    .description("pre-tune ResNet18's convs on this WebGPU adapter: time each route, keep the winners in a JSON cache")
+    .option('--cache <file>', 'the tuning cache to read and write (default KILN_TUNE_CACHE)')
+    .option('--batch <list>', 'comma-separated batch sizes to tune', (v: string) => v.split(',').map((b) => positiveInt('--batch')(b.trim())), [1, 8])
+    .option('--size <n>', 'input height and width', positiveInt('--size'), 224)
+    .option('--training', 'also tune the input-gradient convs of a training step', false)
+    .option('--json', 'print JSON instead of text')
+    .action((opts) => tune(io, opts));
 
   return program;
 }
