@@ -6,6 +6,9 @@ export type DType = 'float32' | 'float16' | 'int32' | 'int8' | 'uint8' | 'bool';
 /** Host-side array type for each dtype (bool is stored as 0/1 bytes, float16 as binary16 bit patterns). */
 export type TypedArray = Float32Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
 
+/** What a tensor's values read back as (toArray/dataSync): float16 comes back as its exact float32 values. */
+export type TensorValues = Float32Array | Int32Array | Int8Array | Uint8Array;
+
 /** Every dtype, in promotion order (later wins). */
 export const DTYPES: readonly DType[] = ['bool', 'uint8', 'int8', 'int32', 'float16', 'float32'];
 

@@ -3,7 +3,7 @@
  * reference backend. PyTorch's API in camelCase.
  */
 export { Tensor, type NestedList } from './tensor.js';
-export type { DType, TypedArray } from './dtype.js';
+export type { DType, TypedArray, TensorValues } from './dtype.js';
 export { DTYPES, itemSize, promoteTypes, castScalar, allocArray, toTypedArray } from './dtype.js';
 export { KilnError, ShapeError, DTypeError, BackendError, DisposedError, AutogradError } from './errors.js';
 export {
@@ -117,3 +117,5 @@ export {
   type QConvWeight,
 } from './quantized/index.js';
 export type { QuantEpilogue } from './backend.js';
+export { autocast, autocastScope, isAutocastEnabled, type AutocastOptions } from './autocast/autocast.js';
+export { AUTOCAST_POLICY, type CastPolicy } from './autocast/policy.js';

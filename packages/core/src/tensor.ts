@@ -1,5 +1,5 @@
 import type { View } from './backend.js';
-import type { DType, TypedArray } from './dtype.js';
+import type { DType, TensorValues, TypedArray } from './dtype.js';
 import { DTYPES, isFloating } from './dtype.js';
 import { decodeHalf } from './float16.js';
 import { AutogradError, DisposedError, KilnError, BackendError, ShapeError } from './errors.js';
@@ -236,27 +236,27 @@ export class Tensor {
   // ---------------------------------------------------------------- data out
 
   /** The elements in row-major order as a typed array (bool as 0/1 Uint8Array, float16 as its exact float32 values). */
-  async toArray(): Promise<TypedArray> {
+  async toArray(): Promise<TensorValues> {
     this._checkAlive('toArray');
     const c = this.isContiguous() ? this : this.contiguous();
     try {
       const data = await c._storage.backend.read(c._storage.data, c.offset, this.numel());
       // float16 is stored as bit patterns; callers get the values (exact in float32).
-      return this.dtype === 'float16' ? decodeHalf(data as Uint16Array) : data;
+      return this.dtype === 'float16' ? decodeHalf(data as Uint16Array) : (data as TensorValues);
     } finally {
       if (c !== this) c.dispose();
     }
   }
 
   /** Synchronous read; only for backends with host memory (cpu). */
-  dataSync(): TypedArray {
+  dataSync(): TensorValues {
     this._checkAlive('dataSync');
     const backend = this._storage.backend;
     if (!backend.readSync) throw new BackendError('dataSync', `synchronous reads are only possible on the cpu backend, this tensor is on ${this.device}; use await toArray()`);
     const c = this.isContiguous() ? this : this.contiguous();
     const data = backend.readSync(c._storage.data, c.offset, this.numel());
     if (c !== this) c.dispose();
-    return this.dtype === 'float16' ? decodeHalf(data as Uint16Array) : data;
+    return this.dtype === 'float16' ? decodeHalf(data as Uint16Array) : (data as TensorValues);
   }
 
   /** Nested arrays of numbers (booleans for bool), as torch.tolist. */
@@ -389,7 +389,7 @@ export class Tensor {
     let g: Tensor;
     if (gradient === undefined) {
       if (this.numel() !== 1) throw new AutogradError('backward', `grad can be implicitly created only for scalar outputs, got shape [${this.shape.join(', ')}]`);
-      g = ones(this.shape, { device: this.device });
+      g = ones(this.shape, { device: this.device, dtype: this.dtype });
     } else {
       if (gradient.shape.join() !== this.shape.join()) throw new ShapeError('backward', `gradient has shape [${gradient.shape.join(', ')}], expected [${this.shape.join(', ')}]`);
       g = gradient.alias();

@@ -15,6 +15,7 @@ import { enableGrad, isGradEnabled } from './grad-mode.js';
 import type { SavedTensorHooks } from './node.js';
 import { withSavedTensorHooks } from './record.js';
 import { recomputing } from './recompute.js';
+import { captureAutocast, withAutocastState } from '../autocast/autocast.js';
 
 /** Options of {@link checkpoint}. */
 export interface CheckpointOptions {
@@ -38,6 +39,8 @@ class Frame implements SavedTensorHooks {
   /** The inputs, held (as autograd holds saved tensors) until no node needs a recomputation. */
   private args: unknown[] | null;
   private readonly argRequiresGrad: boolean[];
+  /** The forward's autocast state: the recomputation runs under it (backward itself runs with autocast off). */
+  private readonly autocast = captureAutocast();
 
   constructor(
     private readonly fn: (...args: unknown[]) => unknown,
@@ -90,7 +93,7 @@ class Frame implements SavedTensorHooks {
     if (this.rngState) defaultGenerator.setState(this.rngState);
     try {
       // The recomputed graph is thrown away (tidy frees its outputs); only its saved tensors are kept.
-      recomputing(() => enableGrad(() => tidy(() => void withSavedTensorHooks(collect, () => this.fn(...inputs)))));
+      recomputing(() => withAutocastState(this.autocast, () => enableGrad(() => tidy(() => void withSavedTensorHooks(collect, () => this.fn(...inputs))))));
     } finally {
       if (outer) defaultGenerator.setState(outer);
       for (const t of inputs) if (isTensor(t)) t.dispose();

@@ -1,6 +1,7 @@
 import type { Tensor } from '../tensor.js';
 import { Node } from './node.js';
 import { noGrad } from './grad-mode.js';
+import { withoutAutocast } from '../autocast/autocast.js';
 import { keep, tidy } from '../memory.js';
 import { AutogradError, ShapeError, fmtShape } from '../errors.js';
 import { sameShape } from '../shape.js';
@@ -55,7 +56,8 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
     if (root.requiresGrad) accumulateLeaf(root, grad);
     return;
   }
-  noGrad(() => {
+  // Gradient formulas run in their tensors' dtypes: autocast is off in backward, as in PyTorch.
+  withoutAutocast(() => noGrad(() => {
     const order = topoOrder(rootNode);
     // The gradient reaching each output slot of a node (one slot unless the node is a multi-output Function).
     const pending = new Map<Node, (Tensor | undefined)[]>();
@@ -142,7 +144,7 @@ export function runBackward(root: Tensor, grad: Tensor, retainGraph: boolean): v
       for (const t of owned) t.dispose();
       for (const slots of pending.values()) for (const t of slots) if (t && t !== grad) t.dispose();
     }
-  });
+  }));
 }
 
 function accumulateRetained(target: Tensor, g: Tensor): void {

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import type { BinaryOp, View } from '../backend.js';
 import { isFloating, promoteTypes, promoteWithScalar, type DType } from '../dtype.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
@@ -93,6 +94,7 @@ function checkOperand(op: string, x: unknown): TensorOrScalar {
 
 /** a op b with broadcasting and type promotion, recorded for autograd. */
 export function binary(op: BinaryOp, aIn: TensorOrScalar, bIn: TensorOrScalar): Tensor {
+  if (needsAutocast(op, [aIn, bIn])) return withAutocast(op, [aIn, bIn], (a: TensorOrScalar, b: TensorOrScalar) => binary(op, a, b));
   const a0 = checkOperand(op, aIn);
   const b0 = checkOperand(op, bIn);
   if (typeof a0 === 'number' && typeof b0 === 'number') throw new KilnError(op, 'expected at least one Tensor operand, got two numbers');

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import { isFloating } from '../dtype.js';
 import type { Conv2dParams } from '../backend.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
@@ -40,6 +41,7 @@ function convOutSize(inSize: number, k: number, s: number, p: number, d: number)
  * weight [O, C/groups, kH, kW]; bias [O]. Gradients for input, weight and bias.
  */
 export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}, epilogue?: ConvEpilogue): Tensor {
+  if (needsAutocast('conv2d', [input, weight, bias, opts, epilogue])) return withAutocast('conv2d', [input, weight, bias, opts, epilogue], conv2d);
   checkAlive('conv2d', input, weight, bias, epilogue?.residual);
   if (input.dim() === 3) return tidy(() => conv2d(input.unsqueeze(0), weight, bias, opts, epilogue).squeeze(0));
   if (input.dim() !== 4) throw new ShapeError('conv2d', `expected 3D (unbatched) or 4D (batched) input, but got input of size ${fmtShape(input.shape)}`);

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
 import { normalizeDim } from '../shape.js';
 import { promoteTypes } from '../dtype.js';
@@ -11,6 +12,7 @@ import { zeros } from './creation.js';
 
 /** Tensors joined along an existing dim (torch.cat); 1-D empty tensors are skipped as in PyTorch. */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (needsAutocast('cat', [tensors, dim])) return withAutocast('cat', [tensors, dim], cat);
   if (!Array.isArray(tensors) || tensors.length === 0) throw new KilnError('cat', 'expected a non-empty list of Tensors');
   tensors.forEach((t, i) => expectTensor('cat', t, `tensors[${i}]`));
   const backend = commonBackend('cat', tensors);
@@ -54,6 +56,7 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
 
 /** Tensors of equal shape joined along a new dim (torch.stack). */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (needsAutocast('stack', [tensors, dim])) return withAutocast('stack', [tensors, dim], stack);
   if (!Array.isArray(tensors) || tensors.length === 0) throw new KilnError('stack', 'expected a non-empty list of Tensors');
   const ref = expectTensor('stack', tensors[0], 'tensors[0]');
   tensors.forEach((t, i) => {

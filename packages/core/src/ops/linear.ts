@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import { isFloating } from '../dtype.js';
 import { checkAlive } from './util.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
@@ -10,6 +11,7 @@ import { tracedAs } from './trace.js';
 /** y = x @ weightᵀ + bias over the last dim of x (torch.nn.functional.linear). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   checkAlive('linear', x, weight, bias);
+  if (needsAutocast('linear', [x, weight, bias])) return withAutocast('linear', [x, weight, bias], linear);
   if (weight.dim() !== 2) throw new ShapeError('linear', `expected a 2-D weight [out_features, in_features], got ${fmtShape(weight.shape)}`);
   if (x.dim() < 1 || x.shape[x.dim() - 1] !== weight.shape[1]) {
     throw new ShapeError('linear', `input's last dim must equal in_features: input ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)}`);

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import { isFloating } from '../dtype.js';
 import { checkAlive } from './util.js';
 import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
@@ -42,6 +43,7 @@ function checkClassTarget(op: string, input: Tensor, target: Tensor): void {
  * summed weights of non-ignored targets, as PyTorch.
  */
 export function nllLoss(logProbs: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
+  if (needsAutocast('nllLoss', [logProbs, target, opts])) return withAutocast('nllLoss', [logProbs, target, opts], nllLoss);
   checkAlive('nllLoss', logProbs, target, opts.weight);
   return nllLossAs('nllLoss', logProbs, target, opts);
 }
@@ -82,6 +84,7 @@ function nllLossAs(op: string, logProbs: Tensor, target: Tensor, opts: NllOption
  * label smoothing as torch.nn.functional.cross_entropy.
  */
 export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  if (needsAutocast('crossEntropy', [input, target, opts])) return withAutocast('crossEntropy', [input, target, opts], crossEntropy);
   checkAlive('crossEntropy', input, target, opts.weight);
   const reduction = checkReduction('crossEntropy', opts.reduction ?? 'mean');
   const eps = opts.labelSmoothing ?? 0;
@@ -121,6 +124,7 @@ export function crossEntropy(input: Tensor, target: Tensor, opts: CrossEntropyOp
 
 /** Mean squared error, as torch.nn.functional.mse_loss (broadcasting allowed). */
 export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  if (needsAutocast('mseLoss', [input, target, opts])) return withAutocast('mseLoss', [input, target, opts], mseLoss);
   checkAlive('mseLoss', input, target);
   const reduction = checkReduction('mseLoss', opts.reduction ?? 'mean');
   broadcastShapes('mseLoss', input.shape, target.shape);

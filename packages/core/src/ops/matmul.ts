@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import { isFloating } from '../dtype.js';
 import type { View } from '../backend.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
@@ -64,3 +65,4 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     return r;
   });
 }
+  if (needsAutocast('matmul', [a, b])) return withAutocast('matmul', [a, b], matmul);

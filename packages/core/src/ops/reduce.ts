@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import { isFloating } from '../dtype.js';
 import type { ReduceOp } from '../backend.js';
 import { DTypeError, KilnError } from '../errors.js';
@@ -65,6 +66,7 @@ function expandBack(g: Tensor, inputShape: readonly number[], dims: readonly num
 
 /** Sum over dims (all when omitted); ints and bools sum to int32. */
 export function sum(x: Tensor, dim?: Dims, keepdim = false): Tensor {
+  if (needsAutocast('sum', [x, dim, keepdim])) return withAutocast('sum', [x, dim, keepdim], sum);
   checkAlive('sum', x);
   const dims = resolveDims('sum', x, dim);
   const outDtype = isFloating(x.dtype) ? x.dtype : 'int32';
@@ -187,6 +189,7 @@ function stableShift(x: Tensor, dims: readonly number[], finiteOnly = true): Ten
 
 /** log(sum(exp(x))) over dims, computed stably (torch.logsumexp). */
 export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
+  if (needsAutocast('logsumexp', [x, dim, keepdim])) return withAutocast('logsumexp', [x, dim, keepdim], logsumexp);
   checkAlive('logsumexp', x);
   const dims = resolveDims('logsumexp', x, dim);
   return tidy(() => {
@@ -198,6 +201,7 @@ export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
 
 /** Softmax along dim, computed stably (max subtracted first). */
 export function softmax(x: Tensor, dim: number): Tensor {
+  if (needsAutocast('softmax', [x, dim])) return withAutocast('softmax', [x, dim], softmax);
   checkAlive('softmax', x);
   const [d] = resolveDims('softmax', x, dim);
   return tracedAs('softmax', [x], { dim: d }, () =>
@@ -211,6 +215,7 @@ export function softmax(x: Tensor, dim: number): Tensor {
 
 /** log(softmax(x)) along dim, computed stably. */
 export function logSoftmax(x: Tensor, dim: number): Tensor {
+  if (needsAutocast('logSoftmax', [x, dim])) return withAutocast('logSoftmax', [x, dim], logSoftmax);
   checkAlive('logSoftmax', x);
   const [d] = resolveDims('logSoftmax', x, dim);
   return tracedAs('logSoftmax', [x], { dim: d }, () =>

@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor.js';
+import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import { isFloating } from '../dtype.js';
 import type { UnaryOp, UnaryParams } from '../backend.js';
 import { DTypeError, KilnError } from '../errors.js';
@@ -58,6 +59,7 @@ function outDtype(op: UnaryOp, x: Tensor): Tensor['dtype'] {
 
 /** Runs a unary primitive out of place, with autograd. */
 export function unary(op: UnaryOp, x: Tensor, params?: UnaryParams): Tensor {
+  if (needsAutocast(op, [x])) return withAutocast(op, [x], (y: Tensor) => unary(op, y, params));
   const backend = commonBackend(op, [x]);
   if (op === 'clamp' && params?.min === undefined && params?.max === undefined) {
     throw new KilnError('clamp', 'at least one of min or max must not be None');
