@@ -4,6 +4,7 @@ import { NN_EMITTERS } from './nn.js';
 import { ELEMENTWISE_EMITTERS } from './elementwise.js';
 import { SHAPE_EMITTERS } from './shape.js';
 import { REDUCE_EMITTERS } from './reduce.js';
+import { QUANTIZED_EMITTERS } from './quantized.js';
 
 /** Kiln op name to its ONNX mapping. */
 export const EMITTERS: Record<string, Emitter> = {
@@ -11,4 +12,5 @@ export const EMITTERS: Record<string, Emitter> = {
   ...ELEMENTWISE_EMITTERS,
   ...SHAPE_EMITTERS,
   ...REDUCE_EMITTERS,
+  ...QUANTIZED_EMITTERS,
 };
