@@ -1,7 +1,7 @@
 /**
  * ResNet18 inference (eval, BN folded, fused conv epilogues) at batch 1 and
- * 8, against TF.js WebGPU (same folded weights), ONNX Runtime CPU (the ONNX
- * export of the same model) and PyTorch CPU (the model itself). Before
+ * 8, against TF.js WebGPU (same folded weights), ONNX Runtime CPU (torch's
+ * and Kiln's ONNX export of the same model) and PyTorch CPU (the model itself). Before
  * timing, every implementation's logits are compared: Kiln against
  * PyTorch's reference logits, each peer against Kiln.
  */
@@ -64,7 +64,16 @@ export async function resnetSuite(bench: Bench): Promise<void> {
         diffs.tfjs = `error: ${(e as Error).message.slice(0, 200)}`;
       }
     }
-    if (reference && ort) diffs[`ort_vs_${against}`] = sig(maxAbsDiff(await ort.forward(batch), reference));
+    if (reference && ort) {
+      const torchExport = await ort.forward(batch);
+      diffs[`ort_vs_${against}`] = sig(maxAbsDiff(torchExport, reference));
+      // Kiln's own ONNX export, run by the same runtime: it must agree with Kiln and with torch's export.
+      if (ort.hasKilnExport) {
+        const kilnExport = await ort.forwardKilnExport(batch);
+        diffs[`ort_kiln_export_vs_${against}`] = sig(maxAbsDiff(kilnExport, reference));
+        diffs.ort_kiln_export_vs_ort_torch_export = sig(maxAbsDiff(kilnExport, torchExport));
+      } else diffs.ort_kiln_export = `error: ${ort.kilnExportError}`;
+    }
 
     await measureCase(bench, {
       suite: 'resnet18_forward',
@@ -85,7 +94,12 @@ export async function resnetSuite(bench: Bench): Promise<void> {
       tfjs: tfModel ? () => tfModel!.forwardRunner(batch) : null,
       torch: assets.source === 'torch' ? { kind: 'resnet_forward', batch } : null,
       others: ort
-        ? { ort: async () => timingFields(await timeCpuAsync(`ort resnet18 N=${batch}`, () => ort!.forward(batch), bench.policy)) }
+        ? {
+            ort: async () => timingFields(await timeCpuAsync(`ort resnet18 N=${batch}`, () => ort!.forward(batch), bench.policy)),
+            ...(ort.hasKilnExport
+              ? { ort_kiln_export: async () => timingFields(await timeCpuAsync(`ort (kiln export) resnet18 N=${batch}`, () => ort!.forwardKilnExport(batch), bench.policy)) }
+              : {}),
+          }
         : ortError && bench.opts.peers.includes('ort')
           ? { ort: async () => ({ error: ortError! }) }
           : undefined,
