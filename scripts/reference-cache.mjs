@@ -29,12 +29,17 @@ export function generatorHash(generatorFile) {
   return h.digest('hex');
 }
 
-/** Why the cached outputs of generator `name` (`ops` for gen_ops.py) are unusable, or null when they are current. */
-export function referenceProblem(name) {
+/**
+ * Why the outputs of generator `name` (`ops` for gen_ops.py) in `dir` (the
+ * shared cache by default; any other directory must hold `<name>.hash`
+ * beside `<name>/`, as setup writes them) are unusable, or null when current.
+ */
+export function referenceProblem(name, dir = REFERENCE_CACHE_DIR) {
   const gen = `gen_${name}.py`;
   if (!existsSync(join(REFERENCE_SRC_DIR, gen))) return `no generator tests/reference/${gen}`;
-  const hashFile = join(REFERENCE_CACHE_DIR, `${name}.hash`);
-  if (!existsSync(hashFile) || !existsSync(join(REFERENCE_CACHE_DIR, name))) return `reference outputs of ${gen} not generated`;
+  const hashFile = join(dir, `${name}.hash`);
+  if (!existsSync(join(dir, name))) return `reference outputs of ${gen} not generated in ${dir}`;
+  if (!existsSync(hashFile)) return `no ${name}.hash in ${dir}: cannot tell whether its outputs are current (copy it from tests/.cache/reference, or regenerate there)`;
   if (readFileSync(hashFile, 'utf8') !== generatorHash(gen)) return `reference outputs of ${gen} are stale (the generator changed)`;
   return null;
 }

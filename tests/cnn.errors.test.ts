@@ -17,6 +17,7 @@ describeReference('cnn error paths', 'cnn', (ref) => {
   });
 
   describe('rejects what PyTorch rejects', () => {
+    it('the reference holds error cases (an empty list would check nothing)', () => expect(ref.errors.length).toBeGreaterThan(0));
     for (const e of ref.errors) {
       it(`${e.name} (torch: ${e.torchError.slice(0, 80)})`, () => {
         checked++;

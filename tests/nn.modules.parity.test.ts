@@ -199,6 +199,7 @@ describeReference('nn modules parity', 'nn', (ref) => {
   });
 
   describeEachBackend('nn losses and clipping', webgpu, (device) => {
+    it('the reference holds loss cases (an empty list would check nothing)', () => expect(nn.losses.cases.length).toBeGreaterThan(0));
     for (const [i, c] of nn.losses.cases.entries()) {
       it(`${c.name} ${JSON.stringify(c.options)}: value and input gradient`, async () => {
         const x = upload(ref, c.input, device).requiresGrad_(true);

@@ -19,9 +19,11 @@ import {
   topk,
 } from '../packages/resnet/test/model.helpers.js';
 
-// Logits of a 1000-class head are O(1-10); float32 sums over ~10^5 terms
-// in a different order than PyTorch's land within 1e-3.
-const LOGITS_ATOL = 1e-3;
+// Logits of a 1000-class head are O(1-10), float32 sums over ~10^5 terms in
+// another order than PyTorch's; measured max |diff| 1.9e-6 (CPU) and
+// 5.2e-6 (WebGPU, both strategy classes), fused and unfused, so 5e-5 leaves
+// 10x for another adapter's summation order and still catches a wrong kernel.
+const LOGITS_ATOL = 5e-5;
 const webgpu = await webgpuStatus();
 
 describeResnetReference('resnet18 vs PyTorch', (ref) => {
@@ -208,10 +210,30 @@ describeResnetReference('resnet18 vs PyTorch', (ref) => {
       return diff / (scale || 1);
     };
 
-    it('step-1 gradients of layer4 and fc match', () => {
+    // Step-1 gradients are checked on every element (the generator records
+    // them in full): |got - want| <= 1e-5 |want| + atol, atol a fraction of
+    // the tensor's largest gradient. An element near zero is a difference of
+    // large terms whose float32 rounding no per-element rtol can absorb;
+    // measured worst |diff| / max|grad|: 5.1e-6 on the CPU backend, 1.75e-5
+    // on WebGPU (layer4.1.bn1.weight, its error carried back through two
+    // blocks); the elementwise rtol alone holds for every element above
+    // ~1% of the tensor's max.
+    const GRAD_RTOL = 1e-5;
+    const gradAtol = device === 'cpu' ? 1e-5 : 2.5e-5;
+    it(`step-1 gradients of layer4 and fc match on every element (rtol ${GRAD_RTOL}, atol ${gradAtol} x max |grad|)`, () => {
       let worst = 0;
-      for (const n of names) worst = Math.max(worst, check('grad', grads.get(n)!, `grad.${n}`, 2e-3));
-      report(`${device} finetune grads (relative to max |grad|)`, worst);
+      let elements = 0;
+      for (const n of names) {
+        const got = grads.get(n)!;
+        const want = tune.values(`grad.${n}`);
+        expect(got.length, `grad.${n}: every element recorded`).toBe(want.length);
+        const scale = maxAbs(want);
+        expectClose(got, want, { rtol: GRAD_RTOL, atol: gradAtol * scale }, `grad ${n}`);
+        worst = Math.max(worst, maxAbsDiff(got, want) / (scale || 1));
+        elements += got.length;
+      }
+      expect(elements).toBeGreaterThan(8_000_000);
+      report(`${device} finetune grads, ${elements} elements (max |diff| relative to max |grad|)`, worst);
     });
 
     it('parameters after each SGD step (lr groups 1e-3 / 1e-2, momentum 0.9) match', () => {

@@ -6,11 +6,11 @@
  * from the driver's worker threads.
  *
  * Not a test (nothing is asserted or timed against a limit). Run with
- *   cd /work/main && KILN_POLL_BENCH=1 npx vitest run packages/kernels/test/poll-bench.test.ts
+ *   cd /work/main && npx vitest run -c benchmarks/probes/vitest.config.ts poll-bench
  */
 import type { View } from '@kiln/core';
-import type { WebGPUBackend } from '../src/index.js';
-import type { GPUStorage } from '../src/pool.js';
+import type { WebGPUBackend } from '../../packages/kernels/src/index.js';
+import type { GPUStorage } from '../../packages/kernels/src/pool.js';
 
 function view(be: WebGPUBackend, shape: number[], fill?: number): View<GPUStorage> {
   const size = shape.reduce((a, b) => a * b, 1);

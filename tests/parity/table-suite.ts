@@ -27,7 +27,9 @@ export async function describeTableParity(
       for (const op of new Set(cases.map((c) => c.op))) {
         const spec = table[op];
         if (!spec) continue;
-        const key = `${fmtTol(spec.tol)}${spec.gradTol ? `, grads ${fmtTol(spec.gradTol)}` : ''}`;
+        const key = spec.caseTol
+          ? `scaled per case (up to ${fmtTol(spec.tol)})`
+          : `${fmtTol(spec.tol)}${spec.gradTol ? `, grads ${fmtTol(spec.gradTol)}` : ''}`;
         byTol.set(key, [...(byTol.get(key) ?? []), op]);
       }
       const tols = [...byTol].map(([tol, ops]) => `${ops.length > 4 ? `${ops.length} ops` : ops.join(', ')}: ${tol}`).join('; ');
@@ -35,6 +37,10 @@ export async function describeTableParity(
       console.log(`${title}: ${counts || 'no cases ran'} (of ${cases.length}; PyTorch ${ref.torch}); tolerances ${tols}`);
     });
     describe('every selected op has a table row', () => {
+      it('the reference file holds cases for this suite', () => {
+        // An empty selection would pass every backend by running nothing.
+        if (cases.length === 0) throw new Error(`${ref.generator} wrote no cases for '${title}': the suite would check nothing`);
+      });
       it('maps all ops', () => {
         const missing = [...new Set(cases.map((c) => c.op))].filter((op) => !table[op]);
         if (missing.length) throw new Error(`no Kiln mapping for ${missing.join(', ')}`);

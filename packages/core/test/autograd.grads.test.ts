@@ -10,7 +10,7 @@
 // Tolerances per case in tests/parity/autograd-table.ts.
 import { expect, it } from 'vitest';
 import type { Tensor } from '@kiln/core';
-import { loadReference } from '../../../tests/helpers/reference.js';
+import { describeReference } from '../../../tests/helpers/reference.js';
 import { AUTOGRAD_OPS } from '../../../tests/parity/autograd-table.js';
 import { runTableCase } from '../../../tests/parity/table-case.js';
 import { describeTableParity } from '../../../tests/parity/table-suite.js';
@@ -20,10 +20,10 @@ await describeTableParity('autograd gradient chains vs PyTorch', 'autograd', AUT
 
 // The harness itself: a forward that matches PyTorch with a gradient that is
 // 1% off must fail, so the passing cases above really checked gradients.
-const loaded = loadReference('autograd');
-it.runIf(loaded.ok)('the gradient check catches a 1% wrong gradient', async () => {
-  if (!loaded.ok) return;
-  const c = loaded.ref.cases.find((x) => x.op === 'chain/permute')!;
+// Under the same skip-or-fail rule as every reference suite (KILN_REQUIRE_REFERENCE=1 fails it when missing).
+describeReference('autograd harness', 'autograd', (ref) => it('the gradient check catches a 1% wrong gradient', async () => {
+  const c = ref.cases.find((x) => x.op === 'chain/permute');
+  expect(c, 'gen_autograd.py has the chain/permute case').toBeDefined();
   const skewed = {
     'chain/permute': {
       ...AUTOGRAD_OPS['chain/permute']!,
@@ -34,6 +34,6 @@ it.runIf(loaded.ok)('the gradient check catches a 1% wrong gradient', async () =
       },
     },
   };
-  await expect(runTableCase(loaded.ref, c, 'cpu', skewed)).rejects.toThrow(/grad of input 0/);
-  await expect(runTableCase(loaded.ref, c, 'cpu', AUTOGRAD_OPS)).resolves.toBeUndefined();
-});
+  await expect(runTableCase(ref, c!, 'cpu', skewed)).rejects.toThrow(/grad of input 0/);
+  await expect(runTableCase(ref, c!, 'cpu', AUTOGRAD_OPS)).resolves.toBeUndefined();
+}));

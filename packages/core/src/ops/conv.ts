@@ -104,6 +104,8 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
   // Save only what the needed gradients read: frozen layers keep no activations.
   const needDx = input.requiresGrad;
   const needDw = weight.requiresGrad;
+  // Read now, not in backward: a bias that is a view disposed by tidy() no longer reports requiresGrad then.
+  const needDb = bias?.requiresGrad ?? false;
   const saved = [...(needDw ? [input] : []), ...(needDx ? [weight] : [])];
   // The fused residual and ReLU are part of the traced op (an exporter emits them as Add and Relu).
   const traced = epilogue?.residual || epilogue?.relu ? { ...p, relu: epilogue.relu ?? false } : { ...p };
@@ -121,7 +123,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opts
       dw = empty(weight.shape, weight.dtype, backend);
       backend.conv2dBackwardWeight(x!._view(), gc._view(), dw._view(), p);
     }
-    const db = bias?.requiresGrad ? g.sum([0, 2, 3]) : null;
+    const db = needDb ? g.sum([0, 2, 3]) : null;
     return [dx, dw, db, null];
   });
 }

@@ -102,6 +102,9 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   }
   const out = untraced(() => affine(xc, scale, shift, backend));
   const needX = x.requiresGrad;
+  // Read now, not in backward: weight/bias views disposed by tidy() no longer report requiresGrad then.
+  const needWeight = weight?.requiresGrad ?? false;
+  const needBias = bias?.requiresGrad ?? false;
   const saved = [xc, mean, invStd, scale];
   const result = finish(out, 'batchNorm', tracedInputs, { training, eps }, saved, (g, [sx, smean, sinv, sscale]) => {
     const g3 = as3d(g.contiguous(), C);
@@ -114,7 +117,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
       dx = empty(x.shape, 'float32', backend);
       backend.batchNormBackwardInput(g3, x3s, smean!._view(), sinv!._view(), sscale!._view(), sumDy._view(), sumDyXhat._view(), as3d(dx, C));
     }
-    return [dx, weight?.requiresGrad ? sumDyXhat : null, bias?.requiresGrad ? sumDy : null, null, null];
+    return [dx, needWeight ? sumDyXhat : null, needBias ? sumDy : null, null, null];
   });
   if (xc !== x) xc.dispose();
   for (const t of [mean, variance, invStd, scale, shift]) t.dispose();

@@ -14,13 +14,17 @@ import { REFERENCE_CACHE_DIR, referenceProblem } from '../../../../scripts/refer
  */
 export const REF_DIR = join(process.env.KILN_REFERENCE_DIR ?? REFERENCE_CACHE_DIR, 'resnet_io');
 
-const HOW = 'run `node scripts/setup.mjs`, or: KILN_REFERENCE_DIR=tests/.cache/reference /usr/bin/python3 tests/reference/gen_resnet_io.py';
+const HOW = 'run `node scripts/setup.mjs --references` (KILN_REFERENCE_DIR, when set, must hold resnet_io/ and the resnet_io.hash setup writes beside it)';
 
-/** Why the reference files cannot be used, or null. The shared cache is also checked for staleness (generator changed). */
+/**
+ * Why the reference files cannot be used, or null. Wherever they are (the
+ * shared cache or KILN_REFERENCE_DIR), they are checked for staleness: the
+ * directory's resnet_io.hash must match the generator.
+ */
 function problem(): string | null {
   const missing = ['weights/expected.json', 'images/index.json', 'hostile/index.json'].filter((f) => !existsSync(join(REF_DIR, f)));
   if (missing.length) return `no reference files in ${REF_DIR}`;
-  return process.env.KILN_REFERENCE_DIR ? null : referenceProblem('resnet_io');
+  return referenceProblem('resnet_io', process.env.KILN_REFERENCE_DIR ?? REFERENCE_CACHE_DIR);
 }
 
 const PROBLEM = problem();
