@@ -7,23 +7,26 @@ import { tidy } from '../memory.js';
 import { rand } from './creation.js';
 import type { Generator } from '../random.js';
 import { tracedAs } from './trace.js';
+import { matmulBias } from './matmul.js';
 
 /** y = x @ weightᵀ + bias over the last dim of x (torch.nn.functional.linear). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  checkAlive('linear', x, weight, bias);
   if (needsAutocast('linear', [x, weight, bias])) return withAutocast('linear', [x, weight, bias], linear);
+  checkAlive('linear', x, weight, bias);
   if (weight.dim() !== 2) throw new ShapeError('linear', `expected a 2-D weight [out_features, in_features], got ${fmtShape(weight.shape)}`);
   if (x.dim() < 1 || x.shape[x.dim() - 1] !== weight.shape[1]) {
     throw new ShapeError('linear', `input's last dim must equal in_features: input ${fmtShape(x.shape)}, weight ${fmtShape(weight.shape)}`);
   }
   if (bias && (bias.dim() !== 1 || bias.shape[0] !== weight.shape[0])) throw new ShapeError('linear', `expected bias of shape [${weight.shape[0]}], got ${fmtShape(bias.shape)}`);
   if (!isFloating(x.dtype)) throw new DTypeError('linear', `expected a float input, got ${x.dtype}`);
-  return tracedAs('linear', [x, weight, bias ?? null], {}, () =>
-    tidy(() => {
+  return tracedAs('linear', [x, weight, bias ?? null], {}, () => {
+    // The bias rides in the GEMM epilogue (one pass over the output), unless its dtype differs from the product's.
+    if (bias && bias.dtype === x.dtype && weight.dtype === x.dtype) return tidy(() => matmulBias(x, weight.mT, bias));
+    return tidy(() => {
       const y = x.matmul(weight.mT);
       return bias ? y.add(bias) : y;
-    }),
-  );
+    });
+  });
 }
 
 /**
