@@ -49,14 +49,14 @@ function wrap(ref: ReferenceFile): PruneReference {
 }
 
 /**
- * `describe` over gen_prune.py's outputs (and, with `withResnet`, the
- * resnet/resnet_io references the calibrated ResNet18 comes from); skipped
+ * `describe` over gen_prune.py's outputs (and those of the generator
+ * `alsoNeeds` names: resnet_io holds the seed-0 ResNet18 .pth); skipped
  * with the reason, or failing under KILN_REQUIRE_REFERENCE=1, when missing or stale.
  */
-export function describePruneReference(title: string, fn: (ref: PruneReference) => void, withResnet = false): void {
+export function describePruneReference(title: string, fn: (ref: PruneReference) => void, alsoNeeds?: string): void {
   const loaded = loadReference('prune');
   let problem = loaded.ok ? null : loaded.reason;
-  if (!problem && withResnet) problem = referenceProblem('resnet') ?? referenceProblem('resnet_io');
+  if (!problem && alsoNeeds) problem = referenceProblem(alsoNeeds);
   describeWhenReady(title, problem, () => fn(wrap((loaded as { ok: true; ref: ReferenceFile }).ref)));
 }
 

@@ -19,7 +19,11 @@ Cases (tensors named by args.outputNames, as gen_resnet.py writes them):
   errors       amounts PyTorch rejects, with its messages.
   small        a small conv-bn-linear net pruned four ways, saved with
                torch.save as small_pruned.pth; its state-dict keys and eval output.
-  global       the calibrated seed-0 resnet18 of gen_resnet.py,
+  global       the seed-0 torchvision resnet18 (the .pth gen_resnet_io.py
+               saves), calibrated as gen_resnet.py does it (real BN statistics
+               of one noise batch, random affine parameters; written to
+               bn_calibration.safetensors here, so this reference does not go
+               stale when gen_resnet.py changes), then
                global_unstructured(L1Unstructured, amount=0.2) over every conv:
                each mask bit-packed (np.packbits of the flat mask) with its
                zero count; input [2,3,64,64]; eval logits of the pruned model.
@@ -41,10 +45,44 @@ import torch.nn.utils.prune as prune
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import writer_from_argv  # noqa: E402
-import gen_resnet  # noqa: E402  (the calibrated seed-0 resnet18)
+import gen_resnet_io  # noqa: E402  (the seed-0 resnet18 .pth this reference assumes)
 
 LABELS = [3, 7]
 LR, MOMENTUM = 0.01, 0.9
+SAMPLE_TARGET = 4096
+
+
+def seed0_resnet18():
+    torch.manual_seed(0)
+    import torchvision
+    return torchvision.models.resnet18()
+
+
+def calibrate(model):
+    """Real BN statistics (one noise batch, exact) and random affine parameters; returns the BN tensors."""
+    g = torch.Generator().manual_seed(12)
+    bns = {n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)}
+    for n, m in model.named_modules():
+        if n in bns:
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, 3, 64, 64, generator=g))
+        for n, m in model.named_modules():
+            if n in bns:
+                m.momentum = 0.1
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    model.eval()
+    return collections.OrderedDict((k, v.detach().clone()) for k, v in model.state_dict().items() if k.rsplit('.', 1)[0] in bns)
+
+
+def sample(t):
+    """Every `step`-th element of a large tensor (all of a small one), and the step."""
+    flat = t.detach().reshape(-1)
+    step = 1 if flat.numel() <= SAMPLE_TARGET else flat.numel() // SAMPLE_TARGET + 1
+    return flat[::step].clone(), step
 
 
 class Case:
@@ -56,7 +94,7 @@ class Case:
         self.outputs.append(self.w.tensor(t.detach()))
 
     def add_sampled(self, key, t, sums):
-        s, step = gen_resnet.sample(t)
+        s, step = sample(t)
         self.args.setdefault('steps', {})[key] = step
         sums[key] = float(t.detach().double().sum())
         self.add(key, s)
@@ -232,14 +270,17 @@ def small_case(w):
 
 
 def resnet_cases(w):
-    model = gen_resnet.seed0_resnet18()
-    gen_resnet.calibrate(model)
+    model = seed0_resnet18()
+    checksum = float(model.conv1.weight.detach().double().sum())
+    bn = calibrate(model)
+    gen_resnet_io.write_safetensors(os.path.join(w.outdir, 'bn_calibration.safetensors'), bn,
+                                    {'source': 'gen_prune.py: BatchNorm tensors of the calibrated seed-0 resnet18'})
     convs = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     scores = torch.cat([m.weight.detach().abs().reshape(-1) for _, m in convs])
     check_unstructured_gap(scores, round(0.2 * scores.numel()))
     prune.global_unstructured([(m, 'weight') for _, m in convs], pruning_method=prune.L1Unstructured, amount=0.2)
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(6))
-    c = Case(w, 'global', convs=[n for n, _ in convs], amount=0.2,
+    c = Case(w, 'global', convs=[n for n, _ in convs], amount=0.2, conv1Sum=checksum,
              zeros={n: int((m.weight_mask == 0).sum()) for n, m in convs})
     for n, m in convs:
         c.add(f'mask.{n}', torch.from_numpy(np.packbits(m.weight_mask.reshape(-1).numpy().astype(np.uint8))))

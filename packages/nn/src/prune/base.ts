@@ -147,8 +147,12 @@ export class PruningContainer extends BasePruningMethod {
   }
 }
 
-/** Runs `method` on the part of `t` that `mask` still allows, and writes its result into a copy of `mask`. */
-async function combineMasks(method: BasePruningMethod, t: HostArray, mask: HostArray, like: Tensor): Promise<Float32Array> {
+/**
+ * @internal Runs `method` on the part of `t` that `mask` still allows, and
+ * writes its result into a copy of `mask` (PyTorch's _combine_masks); `like`
+ * gives dtype and device when a custom method needs tensors.
+ */
+export async function combineMasks(method: BasePruningMethod, t: HostArray, mask: HostArray, like: Tensor): Promise<Float32Array> {
   const out = { data: mask.data.slice(), shape: mask.shape };
   const run = async (part: HostArray, partMask: HostArray): Promise<Float32Array> => {
     if (method._computeMaskHost) {
@@ -167,11 +171,19 @@ async function combineMasks(method: BasePruningMethod, t: HostArray, mask: HostA
     }
   };
   if (method.pruningType === 'unstructured') {
-    const idx: number[] = [];
-    for (let i = 0; i < mask.data.length; i++) if (mask.data[i] === 1) idx.push(i);
-    const part = Float32Array.from(idx, (i) => t.data[i]!);
-    const got = await run({ data: part, shape: [idx.length] }, { data: new Float32Array(idx.length).fill(1), shape: [idx.length] });
-    idx.forEach((i, j) => (out.data[i] = got[j]!));
+    // Plain loops: typed-array from()/forEach with callbacks are ~10x slower on ResNet18's 11M weights.
+    let kept = 0;
+    for (let i = 0; i < mask.data.length; i++) if (mask.data[i] === 1) kept++;
+    const idx = new Int32Array(kept);
+    const part = new Float32Array(kept);
+    for (let i = 0, j = 0; i < mask.data.length; i++) {
+      if (mask.data[i] === 1) {
+        idx[j] = i;
+        part[j++] = t.data[i]!;
+      }
+    }
+    const got = await run({ data: part, shape: [kept] }, { data: new Float32Array(kept).fill(1), shape: [kept] });
+    for (let j = 0; j < kept; j++) out.data[idx[j]!] = got[j]!;
   } else if (method.pruningType === 'structured') {
     const dimOf = (method as unknown as { dim?: number }).dim;
     if (dimOf === undefined) throw new KilnError('PruningContainer', `pruning method ${method.methodName} of type 'structured' has no dim`);

@@ -1,13 +1,13 @@
 // torch.nn.utils.prune's functions in camelCase. Each pruning function
 // returns a promise (it reads the importance scores back to choose what to
 // prune); remove and isPruned are synchronous.
-import { KilnError, noGrad, onesLike, type Generator, type Tensor } from '@kiln/core';
+import { KilnError, noGrad, type Generator, type Tensor } from '@kiln/core';
 import type { Module } from '../module.js';
 import { derivationOf } from '../effective-tensor.js';
 import { countToPrune, type PruneAmount } from './amount.js';
-import { applyPruning, pruningHookOf, BasePruningMethod, PruningContainer, type ImportanceOptions, type PruningMethodClass } from './base.js';
+import { applyPruning, combineMasks, pruningHookOf, BasePruningMethod, type ImportanceOptions, type PruningMethodClass } from './base.js';
 import { CustomFromMask, Identity, L1Unstructured, LnStructured, RandomStructured, RandomUnstructured } from './methods.js';
-import { toHost, fromHost } from './host.js';
+import { toHost } from './host.js';
 
 /** The number of entries `amount` applies to, for the error message of a bad amount. */
 function sizeOf(module: Module, name: string, dim?: number): number | undefined {
@@ -116,9 +116,7 @@ export async function globalUnstructured<O>(parameters: readonly (readonly [Modu
       const s = scores.get(m)?.[name] ?? value;
       if (s.shape.join() !== value.shape.join()) throw new KilnError('globalUnstructured', `importance scores of ${m._getName()}.${name} have shape [${s.shape.join(', ')}], the tensor [${value.shape.join(', ')}]`);
       const mask = (m as unknown as Record<string, Tensor | undefined>)[`${name}_mask`];
-      const ones = mask ? null : onesLike(value);
-      const [hs, hm] = await Promise.all([toHost(s, 'globalUnstructured'), toHost(mask ?? ones!, 'globalUnstructured')]);
-      ones?.dispose();
+      const [hs, hm] = await Promise.all([toHost(s, 'globalUnstructured'), mask ? toHost(mask, 'globalUnstructured') : { data: new Float32Array(value.numel()).fill(1) }]);
       return { like: value, scores: hs.data, mask: hm.data };
     }),
   );
@@ -131,34 +129,18 @@ export async function globalUnstructured<O>(parameters: readonly (readonly [Modu
     allMask.set(p.mask, at);
     at += p.scores.length;
   }
-  const container = new PruningContainer();
-  container.tensorName = 'temp';
-  instance.tensorName = 'temp';
-  container.addPruningMethod(instance);
   const like = parts[0]?.like;
   if (!like) return;
-  const flatScores = fromHost({ data: allScores, shape: [total] }, like);
-  const flatMask = fromHost({ data: allMask, shape: [total] }, like);
-  let finalMask: Float32Array;
-  try {
-    const m = await container.computeMask(flatScores, flatMask);
-    finalMask = (await toHost(m, 'globalUnstructured')).data;
-    m.dispose();
-  } finally {
-    flatScores.dispose();
-    flatMask.dispose();
-  }
+  // PyTorch runs a PruningContainer on the flat vectors; composing on the host avoids uploading them.
+  instance.tensorName = 'temp';
+  const finalMask = await combineMasks(instance, { data: allScores, shape: [total] }, { data: allMask, shape: [total] }, like);
   at = 0;
   for (let i = 0; i < parameters.length; i++) {
     const [m, name] = parameters[i]!;
     const p = parts[i]!;
-    const slice = fromHost({ data: finalMask.subarray(at, at + p.scores.length), shape: p.like.shape }, p.like);
+    // custom_from_mask with this tensor's slice of the global mask, handed over on the host.
+    await applyPruning(m, name, new CustomFromMask({ hostMask: { data: finalMask.subarray(at, at + p.scores.length), shape: p.like.shape } }), null);
     at += p.scores.length;
-    try {
-      await customFromMask(m, name, slice);
-    } finally {
-      slice.dispose();
-    }
   }
 }
 

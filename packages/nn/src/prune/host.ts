@@ -34,19 +34,22 @@ export function flagSmallest(values: ArrayLike<number>, k: number): Uint8Array {
   const flags = new Uint8Array(n);
   if (k <= 0) return flags;
   if (k >= n) return flags.fill(1);
-  const key = (v: number) => (Number.isNaN(v) ? Infinity : v);
   const work = new Float64Array(n);
-  for (let i = 0; i < n; i++) work[i] = key(values[i]!);
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    work[i] = v !== v ? Infinity : v; // NaN ranks last
+  }
+  const keys = work.slice();
   const threshold = kthSmallest(work, k - 1);
   let taken = 0;
   for (let i = 0; i < n; i++) {
-    if (key(values[i]!) < threshold) {
+    if (keys[i]! < threshold) {
       flags[i] = 1;
       taken++;
     }
   }
   for (let i = 0; i < n && taken < k; i++) {
-    if (key(values[i]!) === threshold) {
+    if (keys[i] === threshold) {
       flags[i] = 1;
       taken++;
     }

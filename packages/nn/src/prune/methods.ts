@@ -6,15 +6,22 @@ import { countToPrune, validateAmount, type PruneAmount } from './amount.js';
 import { BasePruningMethod, type PruningType } from './base.js';
 import { channelNorms, flagLargest, flagSmallest, fromHost, toHost, type HostArray } from './host.js';
 
+/** Zeroes `mask` where `flags` is set. */
+function zeroFlagged(mask: Float32Array, flags: Uint8Array): void {
+  for (let i = 0; i < flags.length; i++) if (flags[i]) mask[i] = 0;
+}
+
 /** Built-in methods compute on the host; this is their public, tensor-level computeMask. */
 abstract class HostPruningMethod extends BasePruningMethod {
   abstract override _computeMaskHost(t: HostArray, defaultMask: HostArray): Float32Array;
+  /** False for methods whose mask does not depend on the scores (Identity, CustomFromMask): they are not read back. */
+  protected readonly readsScores: boolean = true;
 
   /** The mask of `t` given `defaultMask` (PyTorch's compute_mask), as a new tensor. */
   override async computeMask(t: Tensor, defaultMask: Tensor): Promise<Tensor> {
     await this._prepare?.();
-    const [ht, hm] = await Promise.all([toHost(t, this.methodName), toHost(defaultMask, this.methodName)]);
-    if (ht.shape.join() !== hm.shape.join()) throw new ShapeError(this.methodName, `default_mask [${hm.shape.join(', ')}] does not match the tensor [${ht.shape.join(', ')}]`);
+    const [ht, hm] = await Promise.all([this.readsScores ? toHost(t, this.methodName) : { data: new Float32Array(0), shape: t.shape }, toHost(defaultMask, this.methodName)]);
+    if (t.shape.join() !== hm.shape.join()) throw new ShapeError(this.methodName, `default_mask [${hm.shape.join(', ')}] does not match the tensor [${ht.shape.join(', ')}]`);
     return fromHost({ data: this._computeMaskHost(ht, hm), shape: ht.shape }, defaultMask);
   }
 }
@@ -22,6 +29,7 @@ abstract class HostPruningMethod extends BasePruningMethod {
 /** Leaves every entry (torch.nn.utils.prune.Identity): the mask stays what it was. */
 export class Identity extends HostPruningMethod {
   static override readonly PRUNING_TYPE: PruningType = 'unstructured';
+  protected override readonly readsScores = false;
   constructor(_options: Record<string, never> = {}) {
     super();
   }
@@ -50,8 +58,9 @@ export class L1Unstructured extends HostPruningMethod {
   override _computeMaskHost(t: HostArray, defaultMask: HostArray): Float32Array {
     const k = countToPrune(this.methodName, this.amount, t.data.length);
     const mask = defaultMask.data.slice();
-    const abs = Float32Array.from(t.data, Math.abs);
-    flagSmallest(abs, k).forEach((f, i) => f && (mask[i] = 0));
+    const abs = new Float32Array(t.data.length);
+    for (let i = 0; i < abs.length; i++) abs[i] = Math.abs(t.data[i]!);
+    zeroFlagged(mask, flagSmallest(abs, k));
     return mask;
   }
 }
@@ -84,7 +93,7 @@ export class RandomUnstructured extends HostPruningMethod {
     if (k === 0) return mask;
     const prob = new Float64Array(t.data.length);
     for (let i = 0; i < prob.length; i++) prob[i] = this.generator.random();
-    flagLargest(prob, k).forEach((f, i) => f && (mask[i] = 0));
+    zeroFlagged(mask, flagLargest(prob, k));
     return mask;
   }
 }
@@ -187,16 +196,24 @@ export interface CustomFromMaskOptions {
 /** Prunes where a given mask is 0 (torch.nn.utils.prune.CustomFromMask): the new mask is `defaultMask * mask`. */
 export class CustomFromMask extends HostPruningMethod {
   static override readonly PRUNING_TYPE: PruningType = 'global';
-  readonly mask: Tensor;
+  protected override readonly readsScores = false;
+  /** The mask given (null when built from host values by globalUnstructured). */
+  readonly mask: Tensor | null;
   private hostMask: HostArray | null = null;
-  constructor(options: CustomFromMaskOptions) {
+  constructor(options: CustomFromMaskOptions | { hostMask: HostArray }) {
     super();
-    if (!options?.mask || !(options.mask as { _isKilnTensor?: boolean })._isKilnTensor) throw new KilnError('CustomFromMask', 'mask must be a Tensor');
-    this.mask = options.mask;
+    if ('hostMask' in (options ?? {})) {
+      this.mask = null;
+      this.hostMask = (options as { hostMask: HostArray }).hostMask;
+      return;
+    }
+    const mask = (options as CustomFromMaskOptions)?.mask;
+    if (!mask || !(mask as { _isKilnTensor?: boolean })._isKilnTensor) throw new KilnError('CustomFromMask', 'mask must be a Tensor');
+    this.mask = mask;
   }
   /** @internal Reads the mask back once. */
   override async _prepare(): Promise<void> {
-    if (this.hostMask) return;
+    if (this.hostMask || !this.mask) return;
     const m = this.mask.dtype === 'float32' ? this.mask : this.mask.to('float32');
     try {
       this.hostMask = await toHost(m, this.methodName);
@@ -209,7 +226,9 @@ export class CustomFromMask extends HostPruningMethod {
     const m = this.hostMask;
     if (!m) throw new KilnError(this.methodName, 'computeMask must read the mask first');
     if (m.shape.join() !== defaultMask.shape.join()) throw new ShapeError(this.methodName, `mask [${m.shape.join(', ')}] does not match the tensor [${defaultMask.shape.join(', ')}]`);
-    return Float32Array.from(defaultMask.data, (v, i) => v * m.data[i]!);
+    const out = new Float32Array(defaultMask.data.length);
+    for (let i = 0; i < out.length; i++) out[i] = defaultMask.data[i]! * m.data[i]!;
+    return out;
   }
 }
 
