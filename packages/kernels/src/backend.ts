@@ -233,10 +233,10 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     ew.fill(this.runtime, out, value);
   }
   copy(x: GView, out: GView): void {
+    if (x.dtype === 'float16' || out.dtype === 'float16') return copyHalf(this.ctx, x, out, (a, b) => this.copy(a, b));
     if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => ew.copy(this.runtime, i, o));
     ew.copy(this.runtime, x, out);
   }
-    if (x.dtype === 'float16' || out.dtype === 'float16') return copyHalf(this.ctx, x, out, (a, b) => this.copy(a, b));
   unary(op: UnaryOp, x: GView, out: GView, params?: UnaryParams): void {
     if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => ew.unary(this.runtime, op, i, o, params));
     ew.unary(this.runtime, op, x, out, params);
