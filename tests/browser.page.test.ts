@@ -2,7 +2,8 @@
 // through its DOM as a person would: a file that is not weights, then the
 // torchvision .pth; images (PNG, JPEG, and a file that is no image) -> top-5
 // read from the page and compared with Node's; the profile chart; head
-// fine-tuning on two labelled images; safetensors export read back in Node;
+// fine-tuning on two labelled images; safetensors and ONNX exports read back
+// in Node;
 // and the message a browser without WebGPU gets. Leaves a screenshot at
 // tests/.cache/browser/page.png for a person to look at.
 import { readFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { fromArray, noGrad, readSafetensors } from '@kiln/core';
 import { decodeImage, loadWeights, preprocessImage, readWeights, resnet18, IMAGENET_CATEGORIES, type ResNet } from '@kiln/resnet';
 import { webgpuStatus } from '@kiln/test-helpers';
 import { IMAGES_DIR, RESNET18_PTH, describeResnetReference } from '../packages/resnet/test/model.helpers.js';
+import { readOnnx } from '@kiln/onnx';
 import { topK } from '../web/src/classify.js';
 import { buildPage } from '../web/tools/build.mjs';
 import { BROWSER_CACHE_DIR, describeBrowser, openBrowser, type Page } from './helpers/browser.js';
@@ -116,6 +118,17 @@ describeBrowser('the page in Chromium', session, ({ page, logs }) => {
       expect(weights.get('fc.weight')!.shape).toEqual([2, 512]);
       expect(weights.get('layer4.1.bn2.running_var')!.shape).toEqual([512]);
       expect(JSON.parse(readSafetensors(bytes).metadata!.labels!)).toEqual(['stripes', 'palette']);
+    }, 300_000);
+
+    it('exports ONNX (@kiln/onnx) with the new head, BatchNorm folded and a dynamic batch', async () => {
+      const [download] = await Promise.all([page.waitForEvent('download', { timeout: 300_000 }), page.click('#export-onnx')]);
+      const model = readOnnx(new Uint8Array(readFileSync((await download.path())!)));
+      expect(download.suggestedFilename()).toBe('resnet18-kiln.onnx');
+      expect(model.graph.inputs.map((i) => i.name)).toEqual(['input']);
+      expect(model.graph.outputs.map((o) => o.name)).toEqual(['logits']);
+      expect(model.graph.initializers.find((t) => t.name === 'fc.weight')?.dims).toEqual([2, 512]);
+      const ops = new Set(model.graph.nodes.map((n) => n.opType));
+      expect(ops.has('Conv') && ops.has('Gemm') && !ops.has('BatchNormalization')).toBe(true);
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
       console.log(`[browser page] screenshot: ${SCREENSHOT}`);
     }, 300_000);

@@ -7,7 +7,7 @@
 import { setDefaultBackend } from '@kiln/core';
 import { initWebGPU } from '@kiln/kernels';
 import { classify } from './classify.js';
-import { exportSafetensors } from './export.js';
+import { exportOnnxFile, exportSafetensors, type ExportedFile } from './export.js';
 import { fineTuneHead } from './finetune.js';
 import { prepareImage, type PreparedImage } from './images.js';
 import { drawProfile, profileForward } from './profile.js';
@@ -57,7 +57,7 @@ async function loadWeightsFile(file: File): Promise<void> {
     loaded = next;
     $('model-info').textContent = `${next.arch} from ${file.name}: ${next.parameters.toLocaleString('en')} parameters, ${next.labels.length} classes, on ${device}`;
     document.body.dataset.model = next.arch;
-    for (const id of ['images-input', 'train-input', 'train-button', 'export-safetensors']) ($(id) as HTMLInputElement).disabled = false;
+    for (const id of ['images-input', 'train-input', 'train-button', 'export-safetensors', 'export-onnx']) ($(id) as HTMLInputElement).disabled = false;
   } catch (e) {
     $('model-info').textContent = loaded ? `still ${loaded.arch} from ${loaded.source}` : 'No model loaded.';
     message('error', `${file.name} is not usable weights: ${describe(e)}`);
@@ -187,11 +187,13 @@ function download(name: string, bytes: Uint8Array, mime: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-async function exportModel(kind: 'safetensors'): Promise<void> {
+async function exportModel(kind: 'safetensors' | 'onnx'): Promise<void> {
   if (!loaded) return;
   $('export-status').textContent = `writing ${kind}…`;
+  await tick();
   try {
-    const file = await exportSafetensors(loaded.model, loaded.labels, loaded.arch);
+    const file: ExportedFile =
+      kind === 'onnx' ? await exportOnnxFile(loaded.model, loaded.labels, loaded.arch, device) : await exportSafetensors(loaded.model, loaded.labels, loaded.arch);
     download(file.name, file.bytes, file.mime);
     $('export-status').textContent = `${file.name}: ${(file.bytes.length / 1e6).toFixed(1)} MB`;
   } catch (e) {
@@ -230,6 +232,7 @@ async function main(): Promise<void> {
   dropZone('train-drop', 'train-input', addTrainingFiles);
   $('train-button').addEventListener('click', () => void runFineTune());
   $('export-safetensors').addEventListener('click', () => void exportModel('safetensors'));
+  $('export-onnx').addEventListener('click', () => void exportModel('onnx'));
   document.body.dataset.ready = 'true';
 }
 

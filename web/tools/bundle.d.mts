@@ -20,6 +20,15 @@ export interface BrowserBundle {
   warnings: unknown[];
 }
 /** Bundles `entry` for the browser (esbuild, platform 'browser'). */
-export declare function bundleForBrowser(opts: { entry: string; outfile?: string; minify?: boolean; sourcemap?: boolean }): Promise<BrowserBundle>;
+export declare function bundleForBrowser(opts: {
+  entry: string;
+  outfile?: string;
+  minify?: boolean;
+  sourcemap?: boolean;
+  /** Imports to replace by a module of no-op functions (Node-only code a harness never calls). */
+  stub?: (specifier: string) => boolean;
+  /** Specifiers left unbundled. */
+  external?: string[];
+}): Promise<BrowserBundle>;
 /** Uses of Node-only globals (process, Buffer, require, __dirname) in one source file, comments stripped. */
 export declare function nodeGlobalsIn(file: string): string[];

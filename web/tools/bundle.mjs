@@ -45,11 +45,29 @@ function stubbedForBrowsers(specifier, importer) {
   return false;
 }
 
-function builtinGuard(found) {
+/**
+ * An ES module standing in for `specifier`: the real module's export names
+ * (read in Node), each a function returning '', and a default export whose
+ * every property is such a function (see the `stub` option).
+ */
+async function stubModule(specifier) {
+  let names = [];
+  try {
+    names = Object.keys(await import(specifier)).filter((n) => n !== 'default' && /^[A-Za-z_$][\w$]*$/.test(n));
+  } catch {
+    // not importable here: a default export only
+  }
+  const lines = ["const stub = () => '';", 'export default new Proxy({}, { get: () => stub });', ...names.map((n) => `export const ${n} = stub;`)];
+  return lines.join('\n');
+}
+
+function builtinGuard(found, stub) {
   return {
     name: 'kiln-node-builtin-guard',
     setup(build) {
+      build.onLoad({ filter: /.*/, namespace: 'kiln-stub' }, async (args) => ({ contents: await stubModule(args.path), loader: 'js' }));
       build.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind !== 'entry-point' && stub?.(args.path)) return { path: args.path, namespace: 'kiln-stub' };
         if (args.kind === 'entry-point' || !isNodeBuiltin(args.path)) return undefined;
         if (stubbedForBrowsers(args.path, args.importer)) return undefined;
         found.push({ specifier: args.path, importer: args.importer.startsWith(REPO_ROOT) ? args.importer.slice(REPO_ROOT.length + 1) : args.importer });
@@ -62,9 +80,12 @@ function builtinGuard(found) {
 /**
  * Bundles `entry` (an ES module) for the browser. Returns the code (and
  * writes `outfile` when given) plus every Node built-in the module graph
- * imports statically; throws on build errors.
+ * imports; throws on build errors. `stub(specifier)` selects imports to
+ * replace by a module whose exports are all no-op functions (for a harness
+ * that shares files with Node-only code it never calls; never for a
+ * package), `external` leaves specifiers as they are.
  */
-export async function bundleForBrowser({ entry, outfile, minify = false, sourcemap = false }) {
+export async function bundleForBrowser({ entry, outfile, minify = false, sourcemap = false, stub, external = [] }) {
   const nodeBuiltins = [];
   const result = await esbuild.build({
     entryPoints: [entry],
@@ -73,7 +94,8 @@ export async function bundleForBrowser({ entry, outfile, minify = false, sourcem
     format: 'esm',
     target: 'es2022',
     alias: kilnAliases(),
-    plugins: [builtinGuard(nodeBuiltins)],
+    plugins: [builtinGuard(nodeBuiltins, stub)],
+    external,
     write: Boolean(outfile),
     outfile: outfile ?? 'bundle.js',
     minify,
