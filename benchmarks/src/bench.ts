@@ -4,7 +4,7 @@
  * a single JSON line with the ratios.
  */
 import { tidy, type Tensor } from '@kiln/core';
-import type { WebGPUBackend } from '@kiln/kernels';
+import { autotuneState, tunePending, type WebGPUBackend } from '@kiln/kernels';
 import type { Options } from './cli.js';
 import type { Runner } from './cases.js';
 import { log, timingFields, type Measurement, type PeerResult, type Reporter } from './report.js';
@@ -21,6 +21,8 @@ export interface Bench {
   kiln: WebGPUBackend | null;
   kilnError: string | null;
   tfjs: TfjsPeer | null;
+  /** TF.js on its WASM backend (XNNPACK) on the CPU, or null. */
+  tfjsWasm: TfjsPeer | null;
   torch: TorchPeer | null;
   /** The ResNet18 weights and data, loaded on first use. */
   assets(): ResNetAssets;
@@ -43,6 +45,8 @@ export interface CaseSpec {
   flop?: number;
   kiln: (() => Runner) | null;
   tfjs?: (() => Runner) | null;
+  /** The case on TF.js's WASM backend (the runner activates it). */
+  tfjsWasm?: (() => Runner) | null;
   /** The case as the PyTorch peer understands it. */
   torch?: Record<string, unknown> | null;
   /** Peers outside the GPU/PyTorch pair (ONNX Runtime), each timing itself. */
@@ -91,12 +95,33 @@ export function kilnRunner(backend: WebGPUBackend, inputs: Tensor[], op: () => u
   };
 }
 
+/**
+ * With the autotuner on: one run of the case queues its conv shapes, which
+ * are tuned before the case is timed (winners come from the cache file when
+ * it has them). Returns how many shapes were tuned now, or 0.
+ */
+async function tuneCase(backend: WebGPUBackend, make: () => Runner): Promise<number> {
+  if (!autotuneState(backend)) return 0;
+  let runner: Runner | null = null;
+  try {
+    runner = make();
+    await runner.run();
+  } catch {
+    return 0; // the timed run reports the error
+  } finally {
+    runner?.dispose();
+  }
+  return Object.keys(await tunePending(backend)).length;
+}
+
 /** Measures a case on Kiln and every peer that takes part, and emits its line. */
 export async function measureCase(bench: Bench, spec: CaseSpec): Promise<Record<string, unknown> | null> {
   if (outOfTime(bench, spec.suite, spec.name)) return null;
   log(`${spec.suite}: ${spec.name}`);
   const m: Measurement = { suite: spec.suite, case: spec.name, flop: spec.flop, ...spec.extra };
   if (spec.kiln && bench.kiln) {
+    const tuned = await tuneCase(bench.kiln, spec.kiln);
+    if (tuned) m.tunedConvs = tuned;
     const r = await timeRunner(spec.kiln, bench.policy);
     Object.assign(m, r);
     if (spec.gpuTime && !r.error) {
@@ -119,6 +144,7 @@ export async function measureCase(bench: Bench, spec: CaseSpec): Promise<Record<
   }
   const peers: Record<string, PeerResult> = {};
   if (spec.tfjs && bench.tfjs) peers.tfjs = await timeRunner(spec.tfjs, bench.policy);
+  if (spec.tfjsWasm && bench.tfjsWasm) peers.tfjs_wasm = await timeRunner(spec.tfjsWasm, bench.policy);
   if (spec.torch && bench.torch) peers.torch = await bench.torch.time(spec.torch, bench.policy);
   for (const [name, time] of Object.entries(spec.others ?? {})) {
     try {

@@ -8,7 +8,7 @@ export const SUITES = ['gemm', 'resnet', 'train', 'profile', 'conv', 'layers'] a
 export type Suite = (typeof SUITES)[number];
 
 /** The peers measured beside Kiln. */
-export const PEERS = ['tfjs', 'ort', 'torch'] as const;
+export const PEERS = ['tfjs', 'tfjs-wasm', 'ort', 'torch'] as const;
 export type Peer = (typeof PEERS)[number];
 
 export interface Options {
@@ -24,6 +24,10 @@ export interface Options {
   table: boolean;
   /** Cases not started by then are reported as skipped. */
   maxSeconds: number;
+  /** Autotune Kiln's convs (cache: KILN_TUNE_CACHE, else benchmarks/.cache/kiln-tune.json); --no-tune: the fixed table. */
+  tune: boolean;
+  /** KILN_KERNEL_STRATEGY for Kiln's backend: 'gpu', 'cpu-like' or 'auto' (--strategy). */
+  strategy: 'gpu' | 'cpu-like' | 'auto';
 }
 
 /** Default time budgets: the CI subset must stay under two minutes, a full run under ten. */
@@ -37,6 +41,9 @@ const USAGE = `usage: node benchmarks/dist/run.js [options]
   --out FILE        also append the JSON lines to FILE
   --results FILE    write the results markdown (e.g. benchmarks/RESULTS.md)
   --no-table        print JSON lines only
+  --no-tune         Kiln's convs take the fixed tuning table (default: autotuned,
+                    cache KILN_TUNE_CACHE or benchmarks/.cache/kiln-tune.json)
+  --strategy S      Kiln's kernel strategy class: gpu, cpu-like or auto (default auto)
   --max-seconds N   start no case after N seconds (default ${DEFAULT_MAX_SECONDS.quick} with --quick, else ${DEFAULT_MAX_SECONDS.full});
                     cases left out are printed as skipped
   --help            this text
@@ -53,6 +60,12 @@ function list<T extends string>(flag: string, value: string | undefined, allowed
   return all.filter((a) => items.includes(a));
 }
 
+function strategyOption(v: string | undefined): Options['strategy'] {
+  if (v === undefined) return 'auto';
+  if (v === 'gpu' || v === 'cpu-like' || v === 'auto') return v;
+  throw new Error(`--strategy: expected gpu, cpu-like or auto, got '${v}'`);
+}
+
 /** Parses argv (without node and the script); prints usage and exits on --help or an error. */
 export function parseOptions(argv: string[]): Options {
   try {
@@ -66,6 +79,8 @@ export function parseOptions(argv: string[]): Options {
         out: { type: 'string' },
         results: { type: 'string' },
         'no-table': { type: 'boolean', default: false },
+        'no-tune': { type: 'boolean', default: false },
+        strategy: { type: 'string' },
         'max-seconds': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
@@ -85,6 +100,8 @@ export function parseOptions(argv: string[]): Options {
       out: values.out ?? null,
       results: values.results ?? null,
       table: !values['no-table'],
+      tune: !values['no-tune'],
+      strategy: strategyOption(values.strategy),
     };
   } catch (e) {
     console.error(`${(e as Error).message}\n\n${USAGE}`);

@@ -35,10 +35,12 @@ export function packageVersion(name: string): string {
 }
 
 /** Kiln's WebGPU backend, or the reason it is unavailable. */
-export async function initKiln(): Promise<{ backend: WebGPUBackend | null; error: string | null }> {
+export async function initKiln(opts: { tune: boolean; strategy: 'gpu' | 'cpu-like' | 'auto'; tuneCache: string }): Promise<{ backend: WebGPUBackend | null; error: string | null }> {
   try {
-    const { initWebGPU } = await import('@kiln/kernels');
-    const backend = await initWebGPU();
+    const { enableAutotune, initWebGPU } = await import('@kiln/kernels');
+    const backend = await initWebGPU({ strategy: opts.strategy });
+    // The autotuner is on in the benchmarks (off in tests): measureCase tunes each case's new conv shapes before timing.
+    if (opts.tune) await enableAutotune(backend, { cache: process.env.KILN_TUNE_CACHE ?? opts.tuneCache });
     return { backend, error: null };
   } catch (e) {
     return { backend: null, error: (e as Error).message };
@@ -49,7 +51,8 @@ export async function initKiln(): Promise<{ backend: WebGPUBackend | null; error
 export function adapterSummary(backend: WebGPUBackend | null): Record<string, unknown> | null {
   if (!backend) return null;
   const { vendor, architecture, device, description, runtime, features } = backend.info;
-  return { vendor, architecture, device, description, runtime, features, gemm: backend.gemm };
+  const t = backend.tuning;
+  return { vendor, architecture, device, description, runtime, features, gemm: backend.gemm, strategy: t.strategy, tuningEntry: t.entry, subgroupSize: t.subgroupSize };
 }
 
 /** The GPU object (Dawn's) TF.js should use: Kiln's when it has one, else a fresh Dawn instance. */
@@ -69,7 +72,19 @@ export function baseVersions(): Record<string, string> {
     dawn: packageVersion('webgpu') !== 'unknown' ? packageVersion('webgpu') : kernelsDep('webgpu'),
     os: `${os.type()} ${os.release()}`,
     cpus: `${os.cpus().length}x ${os.cpus()[0]?.model ?? 'unknown'}`,
+    cpuFlags: cpuFlags(),
   };
+}
+
+/** The SIMD flags that move lavapipe's speed (and every same-run ratio): AVX2, FMA, AVX-512 F/BW/VL/VNNI. */
+export function cpuFlags(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags')) ?? '';
+    const flags = new Set(line.split(':')[1]?.trim().split(/\s+/) ?? []);
+    return ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni'].filter((f) => flags.has(f)).join(' ') || 'none of avx2/fma/avx512';
+  } catch {
+    return 'unknown';
+  }
 }
 
 function kernelsDep(name: string): string {

@@ -9,6 +9,7 @@
  * machine.
  */
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SUITES, parseOptions, type Suite } from './cli.js';
 import type { Bench } from './bench.js';
 import { adapterSummary, baseVersions, dawnGpu, ensureRuntimeDir, initKiln, packageVersion } from './env.js';
@@ -17,7 +18,7 @@ import { writeResultsMarkdown } from './results-md.js';
 import { FULL_POLICY, QUICK_POLICY } from './timing.js';
 import { TfjsPeer } from './peers/tfjs.js';
 import { TorchPeer } from './peers/torch.js';
-import { loadAssets, type ResNetAssets } from './weights.js';
+import { CACHE_DIR, loadAssets, type ResNetAssets } from './weights.js';
 import { gemmSuite } from './suites/gemm.js';
 import { convSuite } from './suites/conv.js';
 import { layersSuite } from './suites/layers.js';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   if (opts.out) writeFileSync(opts.out, '');
 
-  const { backend: kiln, error: kilnError } = await initKiln();
+  const { backend: kiln, error: kilnError } = await initKiln({ tune: opts.tune, strategy: opts.strategy, tuneCache: join(CACHE_DIR, '..', 'kiln-tune.json') });
   if (!kiln) log(`Kiln WebGPU unavailable: ${kilnError}`);
   const versions: Record<string, string> = { ...baseVersions() };
 
@@ -53,6 +54,16 @@ async function main(): Promise<void> {
       versions.tfjs = tfjs.version;
     } catch (e) {
       log(`TF.js WebGPU peer unavailable: ${(e as Error).message}`);
+    }
+  }
+  let tfjsWasm: TfjsPeer | null = null;
+  if (opts.peers.includes('tfjs-wasm')) {
+    try {
+      tfjsWasm = await TfjsPeer.createWasm();
+      versions.tfjsWasm = tfjsWasm.version;
+      await tfjs?.activate();
+    } catch (e) {
+      log(`TF.js WASM peer unavailable: ${(e as Error).message}`);
     }
   }
   if (opts.peers.includes('ort')) versions.onnxruntime = packageVersion('onnxruntime-node');
@@ -77,6 +88,7 @@ async function main(): Promise<void> {
     kiln,
     kilnError,
     tfjs,
+    tfjsWasm,
     torch,
     assets: () => (assets ??= loadAssets(PYTHON)),
     deadline: started + opts.maxSeconds * 1000,

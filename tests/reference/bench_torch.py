@@ -232,14 +232,27 @@ def serve(outdir):
 
 
 def blas_name():
+    """The BLAS torch.mm really runs on: what the process has mapped after one
+    matmul (Debian's torch links the generic libblas.so.3, which the
+    alternatives system points at OpenBLAS or the netlib reference), else
+    what torch was built with."""
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))
+    try:
+        with open('/proc/self/maps') as f:
+            libs = {line.split()[-1] for line in f if '.so' in line}
+        for lib in sorted(libs):
+            base = os.path.basename(lib)
+            if 'openblas' in lib or base.startswith(('libblas', 'libmkl', 'libblis')):
+                real = os.path.realpath(lib)
+                kind = 'OpenBLAS' if 'openblas' in real else 'MKL' if 'mkl' in real else 'BLIS' if 'blis' in real else 'netlib reference BLAS'
+                return f'{kind} ({real})'
+    except OSError:
+        pass
     config = torch.__config__.show()
     for name in ('MKL', 'OpenBLAS', 'BLIS'):
         if f'BLAS_INFO={name.lower()}' in config.replace(' ', '').lower() or f'USE_{name.upper()}=ON' in config:
             return name
-    try:
-        return os.path.realpath('/etc/alternatives/libblas.so.3-x86_64-linux-gnu')
-    except OSError:
-        return 'unknown'
+    return 'unknown'
 
 
 if __name__ == '__main__':

@@ -1,6 +1,8 @@
 /**
  * Peer: TF.js 4.22 with its WebGPU backend, on the same Dawn instance (and
- * so the same adapter) as Kiln. NHWC activations and HWIO filters, TF.js's
+ * so the same adapter) as Kiln; and TF.js's WASM backend (XNNPACK, SIMD,
+ * threads where the runtime allows) on the CPU, the same TF.js module with
+ * the active backend switched per runner. NHWC activations and HWIO filters, TF.js's
  * native layout; ResNet18 uses the same BN-folded weights as Kiln's eval
  * model with tf.fused.conv2d (bias + ReLU; the residual add is a separate op,
  * as TF.js's fused conv has no residual input).
@@ -42,7 +44,44 @@ export function toNhwc(t: HostTensor): { shape: [number, number, number, number]
 }
 
 export class TfjsPeer {
-  private constructor(readonly tf: TF, private readonly backend: WebGPUBackendLike, readonly version: string) {}
+  private constructor(
+    readonly tf: TF,
+    private readonly backend: WebGPUBackendLike | null,
+    readonly version: string,
+    /** The TF.js backend this peer's runners use: 'webgpu' or 'wasm'. */
+    readonly backendName: 'webgpu' | 'wasm' = 'webgpu',
+  ) {}
+
+  /**
+   * The WASM peer: the same TF.js module with @tensorflow/tfjs-backend-wasm
+   * registered (its .wasm files from the package, SIMD and, where Node's
+   * workers allow, threads: one per core).
+   */
+  static async createWasm(): Promise<TfjsPeer> {
+    const tf = (await import('@tensorflow/tfjs-core')) as TF;
+    const wasm = (await import('@tensorflow/tfjs-backend-wasm')) as {
+      setWasmPaths(prefix: string): void; setThreadsCount(n: number): void; getThreadsCount(): number; version_wasm: string;
+    };
+    const { createRequire } = await import('node:module');
+    const { dirname } = await import('node:path');
+    const os = await import('node:os');
+    const dist = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
+    wasm.setWasmPaths(`${dist}/`);
+    wasm.setThreadsCount(os.cpus().length);
+    const before = tf.getBackend();
+    if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") failed');
+    await tf.ready();
+    const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
+    const version = `${tf.version_core}/wasm ${wasm.version_wasm} (SIMD ${simd ? 'on' : 'off'}, threads ${threads ? wasm.getThreadsCount() : 'off'})`;
+    if (before) await tf.setBackend(before);
+    return new TfjsPeer(tf, null, version, 'wasm');
+  }
+
+  /** Makes this peer's backend TF.js's active one (runners call it first). */
+  async activate(): Promise<void> {
+    if (this.tf.getBackend() !== this.backendName) await this.tf.setBackend(this.backendName);
+  }
 
   /** Imports TF.js with navigator.gpu set to `gpu` and selects its WebGPU backend. */
   static async create(gpu: GPU): Promise<TfjsPeer> {
@@ -58,16 +97,20 @@ export class TfjsPeer {
 
   /** Submits everything TF.js has encoded and waits for the queue. */
   async sync(): Promise<void> {
-    this.backend.endComputePassEncoder();
-    this.backend.submitQueue();
+    // WASM kernels run synchronously inside the op: nothing is queued.
+    const backend = this.backend;
+    if (!backend) return;
+    backend.endComputePassEncoder();
+    backend.submitQueue();
     // The same slowed poll Kiln's runtime waits with, so both are timed alike.
-    await cooperativeWait(1, () => this.backend.device.queue.onSubmittedWorkDone());
+    await cooperativeWait(1, () => backend.device.queue.onSubmittedWorkDone());
   }
 
   /** A runner that evaluates `op` on the GPU and waits for it; `inputs` are disposed with the runner. */
   private runner(inputs: tfc.Tensor[], op: () => tfc.TensorContainer): Runner {
     return {
       run: async () => {
+        await this.activate();
         const out = this.tf.tidy(op);
         await this.sync();
         this.tf.dispose(out);
@@ -177,6 +220,9 @@ export class TfjsResNet18 {
         h = tf.relu(tf.add(this.conv(`${b.prefix}.conv2`, mid, 1, 1, false), identity)) as tfc.Tensor4D;
       }
       const pooled = tf.mean(h, [1, 2]) as tfc.Tensor2D;
+      // tfjs-backend-wasm 4.22's fused matMul with transposeB adds the bias wrongly (max error 5 on
+      // [2,512] x [1000,512]^T, checked against JS loops); unfused matMul + add is exact.
+      if (this.peer.backendName === 'wasm') return tf.add(tf.matMul(pooled, this.fcWeight, false, true), this.fcBias) as tfc.Tensor2D;
       return tf.fused.matMul({ a: pooled, b: this.fcWeight, transposeB: true, bias: this.fcBias }) as tfc.Tensor2D;
     });
   }
@@ -189,19 +235,23 @@ export class TfjsResNet18 {
 
   /** A runner timing forward(batch). */
   forwardRunner(batch: number): Runner {
-    const x = this.input(batch);
+    // Created on the first run, once this peer's backend is the active one.
+    let x: tfc.Tensor4D | null = null;
     return {
       run: async () => {
+        await this.peer.activate();
+        x ??= this.input(batch);
         const y = this.forward(x);
         await this.peer.sync();
         y.dispose();
       },
-      dispose: () => x.dispose(),
+      dispose: () => x?.dispose(),
     };
   }
 
   /** The logits of the first `batch` inputs, read back. */
   async logits(batch: number): Promise<Float32Array> {
+    await this.peer.activate();
     const x = this.input(batch);
     const y = this.forward(x);
     const data = (await y.data()) as Float32Array;

@@ -1,6 +1,6 @@
 /**
  * ResNet18 inference (eval, BN folded, fused conv epilogues) at batch 1 and
- * 8, against TF.js WebGPU (same folded weights), ONNX Runtime CPU (torch's
+ * 8, against TF.js WebGPU and TF.js WASM (same folded weights), ONNX Runtime CPU (torch's
  * and Kiln's ONNX export of the same model) and PyTorch CPU (the model itself). Before
  * timing, every implementation's logits are compared: Kiln against
  * PyTorch's reference logits, each peer against Kiln.
@@ -28,6 +28,17 @@ export async function resnetSuite(bench: Bench): Promise<void> {
     tfModel = bench.tfjs?.resnet(assets) ?? null;
   } catch (e) {
     log(`tfjs resnet18: ${(e as Error).message}`);
+  }
+  // TF.js WASM: its weights are created while its backend is the active one.
+  let wasmModel: TfjsResNet18 | null = null;
+  if (bench.tfjsWasm) {
+    try {
+      await bench.tfjsWasm.activate();
+      wasmModel = bench.tfjsWasm.resnet(assets);
+    } catch (e) {
+      log(`tfjs-wasm resnet18: ${(e as Error).message}`);
+    }
+    await bench.tfjs?.activate();
   }
   if (bench.opts.peers.includes('ort')) {
     try {
@@ -64,6 +75,13 @@ export async function resnetSuite(bench: Bench): Promise<void> {
         diffs.tfjs = `error: ${(e as Error).message.slice(0, 200)}`;
       }
     }
+    if (reference && wasmModel) {
+      try {
+        diffs[`tfjs_wasm_vs_${against}`] = sig(maxAbsDiff(await wasmModel.logits(batch), reference));
+      } catch (e) {
+        diffs.tfjs_wasm = `error: ${(e as Error).message.slice(0, 200)}`;
+      }
+    }
     if (reference && ort) {
       const torchExport = await ort.forward(batch);
       diffs[`ort_vs_${against}`] = sig(maxAbsDiff(torchExport, reference));
@@ -92,6 +110,7 @@ export async function resnetSuite(bench: Bench): Promise<void> {
           }
         : null,
       tfjs: tfModel ? () => tfModel!.forwardRunner(batch) : null,
+      tfjsWasm: wasmModel ? () => wasmModel!.forwardRunner(batch) : null,
       torch: assets.source === 'torch' ? { kind: 'resnet_forward', batch } : null,
       others: ort
         ? {
@@ -108,5 +127,6 @@ export async function resnetSuite(bench: Bench): Promise<void> {
   }
   kiln?.dispose();
   tfModel?.dispose();
+  wasmModel?.dispose();
   await ort?.dispose();
 }
