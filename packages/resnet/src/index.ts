@@ -10,6 +10,7 @@ export * from './preprocess/index.js';
 export { ResNet, resnet18, resnet34, type ResNetOptions, type ResNetFeatures, type CheckpointMode } from './model/resnet.js';
 export { BasicBlock, conv1x1, conv3x3 } from './model/basic-block.js';
 export { foldConvBn, releaseFolded, canFold, type FoldedConv } from './model/fold.js';
+export { pruneInnerChannels, shrinkInnerChannels, innerWidths, withInnerWidths, type ShrinkResult } from './model/shrink.js';
 export { loadWeights, readWeights, loadRawWeights, detectWeightsFormat, type LoadWeightsOptions, type ReadWeightsOptions, type WeightsFormat } from './model/load-weights.js';
 export { resnetForWeights } from './model/from-weights.js';
 export { freezeBatchNorm, type FreezeBatchNormOptions, type FrozenBatchNorm } from './transfer/index.js';
