@@ -16,12 +16,12 @@ const webgpu = await webgpuStatus();
 // float16 activations carry a relative rounding error of up to 2^-11 per op
 // through two conv/BN/ReLU stages and the classifier (BatchNorm's
 // statistics and the loss are float32), and the weights the SGD steps
-// produce drift with it. Observed on cpu and lavapipe: losses within 6.2e-5
-// relative of PyTorch's float32 run over the 10 steps (bound: 5x), final
-// weights within 1.6e-3 absolute (conv2's, on weights of ~0.1; bound: 2x,
-// plus 2% relative for the larger weights).
+// produce drift with it. Observed on cpu and lavapipe: losses within 4.4e-5
+// relative of PyTorch's float32 run over the 10 steps (bound: about 7x),
+// final weights within 3.1e-3 absolute (bound: 2x, plus 2% relative for the
+// larger weights).
 const LOSS_TOL: Tolerance = { rtol: 3e-4, atol: 1e-5 };
-const WEIGHT_TOL: Tolerance = { rtol: 2e-2, atol: 3e-3 };
+const WEIGHT_TOL: Tolerance = { rtol: 2e-2, atol: 6e-3 };
 const lines: string[] = [];
 afterAll(() => console.log(`autocast: ${lines.join('; ')}; losses rtol ${LOSS_TOL.rtol} atol ${LOSS_TOL.atol}, weights rtol ${WEIGHT_TOL.rtol} atol ${WEIGHT_TOL.atol}`));
 

@@ -25,6 +25,7 @@ import { layersSuite } from './suites/layers.js';
 import { resnetSuite } from './suites/resnet.js';
 import { trainSuite } from './suites/train.js';
 import { profileSuite } from './suites/profile.js';
+import { browserSuite } from './suites/browser.js';
 
 const PYTHON = process.env.KILN_PYTHON ?? '/usr/bin/python3';
 
@@ -35,6 +36,7 @@ const RUNNERS: Record<Suite, (b: Bench) => Promise<void>> = {
   resnet: resnetSuite,
   train: trainSuite,
   profile: profileSuite,
+  browser: browserSuite,
 };
 
 async function main(): Promise<void> {

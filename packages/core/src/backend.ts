@@ -127,7 +127,9 @@ export interface Backend<S extends BackendStorage = BackendStorage> {
   /** Synchronous read; only backends whose memory is host memory have it. */
   readSync?(storage: S, offset: number, length: number): TypedArray;
   /** Bytes held by live storages and bytes kept in the pool for reuse. */
-  memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number };
+  memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number; peakBytesInUse?: number };
+  /** Starts a new high-water mark for memory().peakBytesInUse (backends that track their own). */
+  resetPeakMemory?(): void;
   /** Submits queued work; resolves when the device has finished it. */
   sync(): Promise<void>;
 

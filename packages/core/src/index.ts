@@ -27,7 +27,7 @@ export {
 } from './backend.js';
 export { CpuBackend, cpuBackend } from './cpu/backend.js';
 export { numel, contiguousStrides, broadcastShapes, isContiguous } from './shape.js';
-export { tidy, keep, memory, type MemoryInfo } from './memory.js';
+export { tidy, keep, memory, resetPeakMemoryStats, type MemoryInfo } from './memory.js';
 export { Generator, manualSeed, defaultGenerator, getRngState, setRngState } from './random.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode.js';
 export { Node, type GradHook, type BackwardFn } from './autograd/node.js';

@@ -1,6 +1,6 @@
 import type { Tensor } from './tensor.js';
 import { listBackends, getBackend } from './backend.js';
-import { liveBytes } from './storage.js';
+import { liveBytes, peakLiveBytes } from './storage.js';
 import { asyncBodyError, isThenable } from './scope.js';
 
 const scopes: Set<Tensor>[] = [];
@@ -93,6 +93,13 @@ export interface MemoryInfo {
   bytesPooled: number;
   /** Buffers ever created by the backends (flat in a steady state). */
   buffersAllocated: number;
+  /**
+   * High-water mark of bytes in use since the last resetPeakMemoryStats()
+   * (torch.cuda.max_memory_allocated): the GPU buffer pool's, which also
+   * counts kernels' scratch buffers, where the backend keeps one; else the
+   * live storages'.
+   */
+  peakBytesInUse: number;
 }
 
 /** Live tensors, bytes in use and bytes pooled. */
@@ -101,11 +108,21 @@ export function memory(backend?: string): MemoryInfo {
   let bytesInUse = 0;
   let bytesPooled = 0;
   let buffersAllocated = 0;
+  let peakBytesInUse = 0;
   for (const n of names) {
     bytesInUse += liveBytes.get(n) ?? 0;
     const m = getBackend(n).memory();
     bytesPooled += m.bytesPooled;
     buffersAllocated += m.buffersAllocated;
+    peakBytesInUse += m.peakBytesInUse ?? peakLiveBytes.get(n) ?? 0;
   }
-  return { numTensors: liveTensors, bytesInUse, bytesPooled, buffersAllocated };
+  return { numTensors: liveTensors, bytesInUse, bytesPooled, buffersAllocated, peakBytesInUse };
+}
+
+/** Starts a new high-water mark (memory().peakBytesInUse) from the bytes in use now (torch.cuda.reset_peak_memory_stats). */
+export function resetPeakMemoryStats(backend?: string): void {
+  for (const n of backend ? [backend] : listBackends()) {
+    peakLiveBytes.set(n, liveBytes.get(n) ?? 0);
+    getBackend(n).resetPeakMemory?.();
+  }
 }

@@ -19,7 +19,9 @@ export class StorageRef {
     readonly data: BackendStorage,
   ) {
     this.bytes = data.size * itemSize(data.dtype);
-    liveBytes.set(backend.name, (liveBytes.get(backend.name) ?? 0) + this.bytes);
+    const live = (liveBytes.get(backend.name) ?? 0) + this.bytes;
+    liveBytes.set(backend.name, live);
+    if (live > (peakLiveBytes.get(backend.name) ?? 0)) peakLiveBytes.set(backend.name, live);
   }
 
   /** Records an in-place write. */
@@ -46,6 +48,9 @@ export class StorageRef {
 
 /** Bytes held by live storages, per backend name. */
 export const liveBytes = new Map<string, number>();
+
+/** High-water mark of liveBytes per backend since the last resetPeakMemoryStats(). */
+export const peakLiveBytes = new Map<string, number>();
 
 let idCounter = 0;
 

@@ -159,10 +159,15 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     }
   }
 
-  memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number } {
+  memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number; peakBytesInUse: number } {
     const s = this.runtime.storagePool;
     const st = this.runtime.stagingPool;
-    return { bytesInUse: s.bytesInUse, bytesPooled: s.bytesPooled + st.bytesPooled, buffersAllocated: s.created + st.created };
+    return { bytesInUse: s.bytesInUse, bytesPooled: s.bytesPooled + st.bytesPooled, buffersAllocated: s.created + st.created, peakBytesInUse: s.peakBytesInUse };
+  }
+
+  /** Starts a new high-water mark of the storage pool (memory().peakBytesInUse). */
+  resetPeakMemory(): void {
+    this.runtime.storagePool.resetPeak();
   }
 
   async sync(): Promise<void> {

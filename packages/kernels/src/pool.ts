@@ -46,6 +46,8 @@ export class BufferPool {
   private readonly free = new Map<number, GPUBuffer[]>();
   bytesPooled = 0;
   bytesInUse = 0;
+  /** High-water mark of bytesInUse since creation or the last resetPeak() (torch.cuda.max_memory_allocated). */
+  peakBytesInUse = 0;
   created = 0;
   /**
    * Most bytes the pool may hold, in use plus pooled (Infinity: no cap).
@@ -90,7 +92,13 @@ export class BufferPool {
       this.created++;
     }
     this.bytesInUse += size;
+    if (this.bytesInUse > this.peakBytesInUse) this.peakBytesInUse = this.bytesInUse;
     return buffer;
+  }
+
+  /** Starts a new high-water mark from the bytes in use now. */
+  resetPeak(): void {
+    this.peakBytesInUse = this.bytesInUse;
   }
 
   /** Destroys the pooled (free) buffers, returning their memory to the device. */

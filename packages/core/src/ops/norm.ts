@@ -7,6 +7,7 @@ import { commonBackend, empty } from './util.js';
 import { finish, needsGrad } from '../autograd/record.js';
 import type { Backend, View } from '../backend.js';
 import { isRecomputing } from '../autograd/recompute.js';
+import { isFloating } from '../dtype.js';
 import { tracedAs, untraced } from './trace.js';
 
 /** Options of batchNorm, as torch.nn.functional.batch_norm. */
@@ -31,10 +32,9 @@ export interface BatchNormOptions {
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions = {}): Tensor {
   checkAlive('batchNorm', x, runningMean, runningVar, opts.weight, opts.bias);
   if (x.dim() < 2) throw new ShapeError('batchNorm', `expected input with at least 2 dims [N, C, ...], got ${fmtShape(x.shape)}`);
-  // float16 input (autocast leaves batch norm to its input's dtype, as PyTorch): statistics and
-  // normalisation in float32, the output back in float16, as cuDNN's mixed batch norm does.
-  if (x.dtype === 'float16') return tidy(() => batchNorm(x.to('float32'), runningMean, runningVar, opts).to('float16'));
-  if (x.dtype !== 'float32') throw new DTypeError('batchNorm', `expected float32 or float16 input, got ${x.dtype}`);
+  // float16 input (autocast leaves batch norm to its input's dtype, as PyTorch): the output and the
+  // saved input stay float16; statistics, scale and shift are float32 (the primitives compute in float32).
+  if (!isFloating(x.dtype)) throw new DTypeError('batchNorm', `expected float32 or float16 input, got ${x.dtype}`);
   const C = x.shape[1]!;
   const eps = opts.eps ?? 1e-5;
   const training = opts.training ?? false;
@@ -58,7 +58,8 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
         tidy(() => {
           let y = x.sub(runningMean!.reshape(bshape)).mul(runningVar!.add(eps).rsqrt().reshape(bshape));
           if (weight) y = y.mul(weight.reshape(bshape));
-          return bias ? y.add(bias.reshape(bshape)) : y;
+          // float16 input: the float32 statistics promoted the arithmetic; the output keeps the input's dtype.
+          return (bias ? y.add(bias.reshape(bshape)) : y).to(x.dtype);
         }),
       );
     }
@@ -114,7 +115,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
     backend.batchNormBackwardReduce(g3, x3s, smean!._view(), sinv!._view(), sumDy._view(), sumDyXhat._view());
     let dx: Tensor | null = null;
     if (needX) {
-      dx = empty(x.shape, 'float32', backend);
+      dx = empty(x.shape, x.dtype, backend);
       backend.batchNormBackwardInput(g3, x3s, smean!._view(), sinv!._view(), sscale!._view(), sumDy._view(), sumDyXhat._view(), as3d(dx, C));
     }
     return [dx, needWeight ? sumDyXhat : null, needBias ? sumDy : null, null, null];
@@ -134,7 +135,7 @@ function as3d(t: Tensor, C: number): View {
 
 function affine(x: Tensor, scale: Tensor, shift: Tensor, backend: Backend): Tensor {
   const xc = x.contiguous();
-  const out = empty(x.shape, 'float32', backend);
+  const out = empty(x.shape, x.dtype, backend);
   if (out.numel() > 0) backend.channelAffine(as3d(xc, scale.shape[0]!), scale._view(), shift._view(), as3d(out, scale.shape[0]!));
   if (xc !== x) xc.dispose();
   return out;
