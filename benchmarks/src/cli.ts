@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 
 /** The suites, in the order a run measures them: the headline targets first, so a time budget cuts the details. */
-export const SUITES = ['gemm', 'resnet', 'train', 'profile', 'conv', 'layers', 'browser'] as const;
+export const SUITES = ['gemm', 'resnet', 'train', 'profile', 'conv', 'layers', 'memory', 'browser'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** The peers measured beside Kiln. */
@@ -28,6 +28,8 @@ export interface Options {
   tune: boolean;
   /** KILN_KERNEL_STRATEGY for Kiln's backend: 'gpu', 'cpu-like' or 'auto' (--strategy). */
   strategy: 'gpu' | 'cpu-like' | 'auto';
+  /** The byte budget the memory suite finds the largest batch for (--memory-budget, default 2GiB). */
+  memoryBudget: number;
 }
 
 /** Default time budgets: the CI subset must stay under two minutes, a full run under ten. */
@@ -46,6 +48,8 @@ const USAGE = `usage: node benchmarks/dist/run.js [options]
   --strategy S      Kiln's kernel strategy class: gpu, cpu-like or auto (default auto)
   --max-seconds N   start no case after N seconds (default ${DEFAULT_MAX_SECONDS.quick} with --quick, else ${DEFAULT_MAX_SECONDS.full});
                     cases left out are printed as skipped
+  --memory-budget B the byte budget (e.g. 2GiB, 512MB) the memory suite finds the
+                    largest training batch for (default 2GiB)
   --help            this text
 
 Prints one JSON line per measurement on stdout, then a table. Progress goes to stderr.`;
@@ -58,6 +62,15 @@ function list<T extends string>(flag: string, value: string | undefined, allowed
     if (!(allowed as readonly string[]).includes(item)) throw new Error(`--${flag}: unknown '${item}' (expected one of ${allowed.join(', ')})`);
   }
   return all.filter((a) => items.includes(a));
+}
+
+/** Parses '2GiB', '512MiB', '1.5GB', '1000000' into bytes. */
+export function parseBytes(text: string): number {
+  const m = /^\s*([\d.]+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$/i.exec(text);
+  if (!m) throw new Error(`--memory-budget: expected a size such as 2GiB or 512MB, got '${text}'`);
+  const unit = (m[2] ?? 'B').toLowerCase();
+  const mult: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30 };
+  return Math.floor(Number(m[1]) * mult[unit]!);
 }
 
 function strategyOption(v: string | undefined): Options['strategy'] {
@@ -82,6 +95,7 @@ export function parseOptions(argv: string[]): Options {
         'no-tune': { type: 'boolean', default: false },
         strategy: { type: 'string' },
         'max-seconds': { type: 'string' },
+        'memory-budget': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     });
@@ -102,6 +116,7 @@ export function parseOptions(argv: string[]): Options {
       table: !values['no-table'],
       tune: !values['no-tune'],
       strategy: strategyOption(values.strategy),
+      memoryBudget: parseBytes(values['memory-budget'] ?? '2GiB'),
     };
   } catch (e) {
     console.error(`${(e as Error).message}\n\n${USAGE}`);

@@ -25,6 +25,7 @@ import { layersSuite } from './suites/layers.js';
 import { resnetSuite } from './suites/resnet.js';
 import { trainSuite } from './suites/train.js';
 import { profileSuite } from './suites/profile.js';
+import { memorySuite } from './suites/memory.js';
 import { browserSuite } from './suites/browser.js';
 
 const PYTHON = process.env.KILN_PYTHON ?? '/usr/bin/python3';
@@ -36,6 +37,7 @@ const RUNNERS: Record<Suite, (b: Bench) => Promise<void>> = {
   resnet: resnetSuite,
   train: trainSuite,
   profile: profileSuite,
+  memory: memorySuite,
   browser: browserSuite,
 };
 
