@@ -18,7 +18,7 @@ function ints(n: number, lo: number, hi: number, seed: number): number[] {
   });
 }
 
-interface Case { M: number; K: number; N: number; a: 'int8' | 'uint8'; za: number; out: 'float32' | 'int8' | 'uint8'; bias: boolean; relu: boolean }
+interface Case { M: number; K: number; N: number; a: 'int8' | 'uint8'; za: number; out: 'float32' | 'int8' | 'uint8'; bias: boolean; relu: boolean; floatBias?: boolean }
 
 const CASES: Case[] = [
   { M: 5, K: 12, N: 7, a: 'uint8', za: 77, out: 'float32', bias: true, relu: false },
@@ -28,6 +28,8 @@ const CASES: Case[] = [
   { M: 9, K: 64, N: 19, a: 'uint8', za: 130, out: 'uint8', bias: true, relu: false },
   { M: 20, K: 20, N: 31, a: 'uint8', za: 3, out: 'uint8', bias: true, relu: true },
   { M: 6, K: 148, N: 13, a: 'int8', za: 0, out: 'int8', bias: false, relu: false },
+  { M: 11, K: 72, N: 10, a: 'uint8', za: 60, out: 'uint8', bias: true, relu: false, floatBias: true },
+  { M: 7, K: 40, N: 6, a: 'uint8', za: 9, out: 'uint8', bias: true, relu: true, floatBias: true },
 ];
 
 function operands(c: Case, device: string) {
@@ -37,7 +39,7 @@ function operands(c: Case, device: string) {
   const colSum = Array.from({ length: c.N }, (_, n) => wVals.slice(n * c.K, (n + 1) * c.K).reduce((x, y) => x + y, 0));
   // Requantizing scales ~1/(K * 64 * 128) keep outputs inside the int8 range but not all at the clamp.
   const scale = ints(c.N, 1, 1000, c.N).map((v) => (c.out === 'float32' ? v * 1e-4 : (v + 500) / (c.K * 128 * 128 * 4)));
-  const bias = c.out === 'float32' ? ints(c.N, -1000, 1000, 3).map((v) => v / 100) : ints(c.N, -20000, 20000, 5);
+  const bias = c.out === 'float32' || c.floatBias ? ints(c.N, -1000, 1000, 3).map((v) => v / 100) : ints(c.N, -20000, 20000, 5);
   const t = {
     a: kiln.tensor(aVals, { dtype: c.a, device }).reshape([c.M, c.K]),
     w: kiln.tensor(wVals, { dtype: 'int8', device }).reshape([c.N, c.K]),
@@ -45,7 +47,7 @@ function operands(c: Case, device: string) {
       aZeroPoint: kiln.tensor([c.za], { dtype: 'int32', device }),
       bColSum: kiln.tensor(colSum, { dtype: 'int32', device }),
       scale: kiln.tensor(scale, { dtype: 'float32', device }),
-      bias: c.bias ? kiln.tensor(bias, { dtype: c.out === 'float32' ? 'float32' : 'int32', device }) : undefined,
+      bias: c.bias ? kiln.tensor(bias, { dtype: c.out === 'float32' || c.floatBias ? 'float32' : 'int32', device }) : undefined,
       out: c.out === 'float32' ? ('float32' as const) : { dtype: c.out, zeroPoint: c.out === 'uint8' ? 100 : -7 },
       relu: c.relu,
     },
@@ -53,7 +55,7 @@ function operands(c: Case, device: string) {
   return { ...t, aVals, wVals, scale, bias };
 }
 
-const name = (c: Case) => `${c.a} a (zp ${c.za}) [${c.M}, ${c.K}] x int8 [${c.N}, ${c.K}]^T -> ${c.out}${c.bias ? ' +bias' : ''}${c.relu ? ' relu' : ''}`;
+const name = (c: Case) => `${c.a} a (zp ${c.za}) [${c.M}, ${c.K}] x int8 [${c.N}, ${c.K}]^T -> ${c.out}${c.bias ? (c.floatBias ? ' +float bias' : ' +bias') : ''}${c.relu ? ' relu' : ''}`;
 
 describe('integer GEMM: CPU reference', () => {
   for (const c of CASES.filter((x) => x.out === 'float32')) {

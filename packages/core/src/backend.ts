@@ -68,7 +68,9 @@ export interface MatmulEpilogue<S extends BackendStorage = BackendStorage> {
  * in int32 (b's zero point is 0), computed as Σ a·b - aZeroPoint * bColSum[n].
  * A float32 out gets f32(v) * scale[n] (+ bias[n], float32) (then ReLU);
  * an int8/uint8 out gets the requantized clamp(round(f32(v + bias[n]) *
- * scale[n]) + outZeroPoint) with an int32 bias, ReLU clamping at outZeroPoint.
+ * scale[n]) + outZeroPoint) with an int32 bias (fbgemm's rule), or
+ * clamp(round(f32(v) * scale[n] + bias[n]) + outZeroPoint) with a float32
+ * bias in output units (onednn's), ReLU clamping at outZeroPoint.
  */
 export interface QuantEpilogue<S extends BackendStorage = BackendStorage> {
   /** int32 [1]: a's zero point. */
@@ -77,7 +79,7 @@ export interface QuantEpilogue<S extends BackendStorage = BackendStorage> {
   bColSum: View<S>;
   /** float32 [N]: the per-column multiplier. */
   scale: View<S>;
-  /** [N]: float32 for a float out, int32 for a quantized out. */
+  /** [N]: float32 for a float out; int32 or float32 for a quantized out. */
   bias?: View<S>;
   /** The zero point of an int8/uint8 out. */
   outZeroPoint?: number;

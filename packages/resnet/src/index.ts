@@ -17,3 +17,4 @@ export { freezeBatchNorm, type FreezeBatchNormOptions, type FrozenBatchNorm } fr
 export { FeatureExtractor, extractFeatures } from './features.js';
 export { evaluateAccuracy, topkCorrect, type AccuracyResult, type EvalBatch, type EvaluateOptions } from './eval.js';
 export { IMAGENET_CATEGORIES } from './labels/index.js';
+export { QuantizableResNet, QuantizableBasicBlock, quantizableResnet18 } from './quantization/quantizable.js';

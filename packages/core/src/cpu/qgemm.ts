@@ -36,9 +36,12 @@ export function cpuQuantMatmul(a: View, b: View, out: View, ep: MatmulEpilogue &
         v |= 0;
         const flat = (bi * M + i) * N + j;
         if (quantized) {
-          const t = Math.fround(Math.fround((v + (bias ? bias[j]! : 0)) | 0) * scale[j]!);
+          const t = q.bias?.dtype === 'float32'
+            ? Math.fround(Math.fround(Math.fround(v) * scale[j]!) + bias![j]!)
+            : Math.fround(Math.fround((v + (bias ? bias[j]! : 0)) | 0) * scale[j]!);
           C[outOffs[flat]!] = Math.min(qmax, Math.max(lo, nearbyint(t) + zo));
         } else {
+          // Product and bias rounded separately (no fma), as PyTorch's kernels.
           let y = Math.fround(Math.fround(v) * scale[j]!);
           if (bias) y = Math.fround(y + bias[j]!);
           if (ep.relu && y < 0) y = 0;

@@ -60,11 +60,11 @@ export function fromChannelsLast(nhwc: Tensor, scale: number, zeroPoint: number)
 }
 
 /**
- * y = requantize(conv2d(x, w) + bias) as PyTorch's quantized::conv2d(_relu):
- * per-tensor quint8 x, per-channel symmetric qint8 w, float bias quantized
- * to int32 with scale x_scale * w_scale[o] (fbgemm's rule), output
- * clamp(round(acc * x_scale * w_scale[o] / outScale) + outZeroPoint), ReLU
- * clamping at the zero point.
+ * y = requantize(conv2d(x, w) + bias) as PyTorch's quantized::conv2d(_relu)
+ * on the onednn engine: per-tensor quint8 x, per-channel symmetric qint8 w,
+ * output clamp(round((acc * x_scale * w_scale[o] + bias[o]) / outScale) +
+ * outZeroPoint), computed as round(acc * m[o] + bias[o] / outScale) in
+ * float32; ReLU clamps at the zero point.
  */
 export function quantizedConv2d(
   x: QTensor, w: QConvWeight, bias: readonly number[] | null, g: QConvGeometry,
@@ -102,7 +102,8 @@ export function quantizedConv2d(
       aZeroPoint: tensor([zx], { dtype: 'int32', device: dev }),
       bColSum: w.colSum,
       scale: tensor(mult, { dtype: 'float32', device: dev }),
-      bias: bias ? tensor(bias.map((b, o) => Math.round(b / (sx * w.scales[o]!))), { dtype: 'int32', device: dev }) : undefined,
+      // onednn's rule (the reference engine's): the float bias joins in output units before rounding.
+      bias: bias ? tensor(bias.map((b) => b / out.scale), { dtype: 'float32', device: dev }) : undefined,
       out: { dtype: 'uint8', zeroPoint: out.zeroPoint },
       relu: out.relu,
     });

@@ -17,7 +17,7 @@ export interface QuantizedMatmulOptions {
   bColSum: Tensor;
   /** float32 [N]: per-output-column multiplier (a_scale * b_scale[n], divided by the output scale when requantizing). */
   scale: Tensor;
-  /** [N]: float32 added after scaling (float output) or int32 added to the accumulator (quantized output). */
+  /** [N]: float32 added after scaling (float output; a quantized output in its units), or int32 added to the accumulator (quantized output). */
   bias?: Tensor;
   /** 'float32', or the int8/uint8 output's dtype and zero point. */
   out: 'float32' | { dtype: 'int8' | 'uint8'; zeroPoint: number };
@@ -55,7 +55,7 @@ export function quantizedMatmul(a: Tensor, b: Tensor, o: QuantizedMatmulOptions)
   checkVector(op, 'bColSum', o.bColSum, N, 'int32');
   checkVector(op, 'scale', o.scale, N, 'float32');
   const quantized = o.out !== 'float32';
-  if (o.bias) checkVector(op, 'bias', o.bias, N, quantized ? 'int32' : 'float32');
+  if (o.bias) checkVector(op, 'bias', o.bias, N, quantized && o.bias.dtype === 'int32' ? 'int32' : 'float32');
   const outDtype = o.out === 'float32' ? 'float32' : o.out.dtype;
   const out = empty([M, N], outDtype, backend);
   if (M > 0 && N > 0) {

@@ -38,6 +38,7 @@ export function gemmInt8(ctx: OpContext, a: GView, b: GView, out: GView, e: Matm
     dot: int8DotPath(ctx),
     out: out.dtype === 'float32' ? 'f32' : out.dtype === 'uint8' ? 'u8' : 'i8',
   };
+  if (int8.out !== 'f32') int8.bias = q.bias?.dtype === 'float32' ? 'f32' : 'i32';
   const block = gemmBlock(ctx.tuning);
   // shareA needs WY = 1 and TM a multiple of the subgroup size, which gemmBlock guarantees when it sets it.
   const config: GemmConfig = {

@@ -17,7 +17,8 @@
  *
  * Epilogue per element, v = acc + (shift - za) * colSum[n]:
  * float out:      y = f32(v) * scale[n] (+ bias[n]) (ReLU), plain store;
- * int8/uint8 out: q = clamp(round(f32(v + bias[n]) * scale[n]) + zo, lo, hi),
+ * int8/uint8 out: q = clamp(round(f32(v + bias[n]) * scale[n]) + zo, lo, hi)
+ *                 (int32 bias), or round(f32(v) * scale[n] + bias[n]) (float32 bias),
  *                 stored into its byte of the packed output with two atomics.
  */
 import { metaDecl } from './common.js';
@@ -31,6 +32,8 @@ export interface Int8Gemm {
   dot: 'dot4' | 'unpack' | 'bits';
   /** Output: float32, or requantized int8 / uint8 (packed). */
   out: 'f32' | 'i8' | 'u8';
+  /** A requantized output's bias: int32 added to the accumulator, or float32 added after scaling. */
+  bias?: 'i32' | 'f32';
 }
 
 /** Meta word layout of the int8 GEMM (epi bit 0: bias, bit 1: relu; *At: element offsets of the epilogue operands). */
@@ -38,7 +41,7 @@ export const GQ = { M: 0, N: 1, K: 2, B: 3, a: 4, b: 8, out: 12, epi: 16, zo: 17
 
 /** Cache-key part of the int8 flag. */
 export function int8Key(q: Int8Gemm): string {
-  return `i8:${q.a}:${q.dot}:${q.out}`;
+  return `i8:${q.a}:${q.dot}:${q.out}:${q.bias ?? 'i32'}`;
 }
 
 /** The WGSL language feature the 'dot4' and 'unpack' paths need. */
@@ -66,7 +69,7 @@ function decls(q: Int8Gemm): string {
     '@group(0) @binding(4) var<storage, read> azp: array<i32>;',
     '@group(0) @binding(5) var<storage, read> colSum: array<i32>;',
     '@group(0) @binding(6) var<storage, read> scl: array<f32>;',
-    `@group(0) @binding(7) var<storage, read> bias: array<${q.out === 'f32' ? 'f32' : 'i32'}>;`,
+    `@group(0) @binding(7) var<storage, read> bias: array<${q.out === 'f32' || q.bias === 'f32' ? 'f32' : 'i32'}>;`,
   ].join('\n');
 }
 
@@ -82,6 +85,7 @@ fn store(bt: u32, m: u32, n: u32, acc: i32) {
   let bn = mu(${g.biasAt}u) + n;`;
   if (q.out === 'f32') {
     return `${head}
+  // Product and bias rounded separately (no fma), as PyTorch's onednn kernels and the CPU reference.
   var y = f32(v) * sc;
   if ((epi & 1u) != 0u) { y = y + bias[bn]; }
   if ((epi & 2u) != 0u) { y = select(y, 0.0, y < 0.0); }
@@ -89,10 +93,14 @@ fn store(bt: u32, m: u32, n: u32, acc: i32) {
 }`;
   }
   return `${head}
-  var w = v;
+${q.bias === 'f32'
+    ? `  var r = f32(v) * sc;
+  if ((epi & 1u) != 0u) { r = r + bias[bn]; }`
+    : `  var w = v;
   if ((epi & 1u) != 0u) { w = w + bias[bn]; }
+  let r = f32(w) * sc;`}
   // Clamped in float first: i32() of a float beyond int32 is not portable.
-  let t = clamp(round(f32(w) * sc), -1073741824.0, 1073741824.0);
+  let t = clamp(round(r), -1073741824.0, 1073741824.0);
   let qv = clamp(i32(t) + mi(${g.zo}u), mi(${g.lo}u), mi(${g.hi}u));
   let e = ${index};
   let sh = (e % 4u) * 8u;

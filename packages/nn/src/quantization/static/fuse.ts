@@ -12,6 +12,7 @@ import { ReLU } from '../../layers/activation.js';
 import { Identity } from '../../layers/shape.js';
 import { Sequential } from '../../layers/container.js';
 import { parameter } from '../../parameter.js';
+import { skipInit } from '../../init.js';
 import { copyModuleTree } from '../clone.js';
 
 /** A Conv2d followed by ReLU, quantized as one layer (torch.ao.nn.intrinsic.ConvReLU2d; children '0' and '1'). */
@@ -35,11 +36,13 @@ export function fuseConvBn(conv: Conv2d, bn: BatchNorm2d): Conv2d {
   if (conv.training || bn.training) throw new KilnError('fuseModules', 'Fusion only for eval! (conv + batch norm folding uses running statistics: call model.eval() first)');
   if (!bn.running_mean || !bn.running_var) throw new KilnError('fuseModules', 'the batch norm has no running statistics to fold');
   const w = conv.effectiveTensor('weight') ?? conv.weight;
-  const out = new Conv2d(conv.inChannels, conv.outChannels, conv.kernelSize, {
+  // Its weight and bias are replaced below: no initial draw.
+  const out = skipInit(() => new Conv2d(conv.inChannels, conv.outChannels, conv.kernelSize, {
     stride: conv.stride, padding: conv.padding, dilation: conv.dilation, groups: conv.groups, bias: true, device: w.device,
-  });
+  }));
   const [weight, bias] = noGrad(() => tidy(() => {
-    const rsqrt = (bn.running_var as Tensor).add(bn.eps).rsqrt();
+    // 1 / sqrt rounded twice, as PyTorch's vectorized rsqrt (a single-rounding rsqrt moves folded weights by an ulp).
+    const rsqrt = (bn.running_var as Tensor).add(bn.eps).sqrt().reciprocal();
     const gamma = bn.weight ?? rsqrt.mul(0).add(1);
     const beta = bn.bias ?? rsqrt.mul(0);
     const b0 = conv.bias ?? rsqrt.mul(0);

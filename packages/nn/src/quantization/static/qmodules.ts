@@ -12,12 +12,6 @@ import {
 import { Module } from '../../module.js';
 import { pyFloat } from '../../repr.js';
 
-/** Round half to even (C's nearbyint), for host-side integer biases. */
-export function nearbyint(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 function expectQ(op: string, x: unknown): QTensor {
   if (!isQTensor(x)) throw new KilnError(op, 'expected a quantized (QTensor) input: is a QuantStub missing before this layer?');
   return x;
@@ -105,7 +99,7 @@ export class QuantizedLinear extends Module {
         aZeroPoint: tensor([q.qZeroPoint()], { dtype: 'int32', device: dev }),
         bColSum: this._col_sum,
         scale: tensor(this.scales.map((s) => (sx * s) / this.scale), { device: dev }),
-        bias: this.biasValues ? tensor(this.biasValues.map((b, o) => nearbyint(b / (sx * this.scales[o]!))), { dtype: 'int32', device: dev }) : undefined,
+        bias: this.biasValues ? tensor(this.biasValues.map((b) => b / this.scale), { device: dev }) : undefined,
         out: { dtype: 'uint8', zeroPoint: this.zeroPoint },
         relu: this.relu,
       });
