@@ -21,7 +21,7 @@ export interface Task {
 }
 
 /** Training images the running BatchNorm statistics are re-estimated on before each evaluation. */
-export const BN_REFRESH_IMAGES = 128;
+export const BN_REFRESH_IMAGES = 64;
 
 /** What every stage gets. */
 export interface DemoContext {

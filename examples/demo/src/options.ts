@@ -44,13 +44,13 @@ export type ResolvedOptions = Required<Omit<DemoOptions, 'weights' | 'data'>> & 
  * the cached backbone ≤ 3 minutes.
  */
 export const DEFAULTS = {
-  epochs: 4,
+  epochs: 3,
   pretrainEpochs: 2,
   batchSize: 32,
   imageSize: 32,
-  pretrainPerClass: 600,
-  trainPerClass: 100,
-  testPerClass: 200,
+  pretrainPerClass: 400,
+  trainPerClass: 60,
+  testPerClass: 100,
   pruneAmount: 0.5,
 } as const;
 

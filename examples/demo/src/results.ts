@@ -9,7 +9,9 @@ export interface VariantRow {
   top1?: number;
   /** Parameters (weights and biases; buffers not counted). */
   params?: number;
-  /** Bytes of the weights as stored (fp32 4 per value, int8 1 plus scales). */
+  /** Weights that are not zero (pruned variants). */
+  nonzeroParams?: number;
+  /** Megabytes (10^6 bytes) of the state dict: fp32 4 bytes a value, int8 1 plus scales. */
   megabytes?: number;
   /** Milliseconds per image of a batched forward (best of the timed repeats). */
   msPerImage?: number;
@@ -66,9 +68,26 @@ export interface DemoResult {
     fusion: { visual: number; descriptor: number; fused: number; descriptorName: string };
   };
   variants: VariantRow[];
-  pruning?: { amount: number; sparsity: number; beforeFinetune: number; top1: number; shrunkParams?: number; shrunkTop1?: number };
+  pruning?: {
+    /** Fraction asked for, and the global fraction of zeros measured over the pruned weights. */
+    amount: number;
+    sparsity: number;
+    /** Weights ranked by global pruning, and how many of them are not zero. */
+    prunableWeights: number;
+    nonzero: number;
+    beforeFinetune: number;
+    top1: number;
+    /** The channel-shrunk model, when that step ran. */
+    shrunk?: { params: number; top1: number; msPerImage: number };
+  };
   quantization?: { dynamicTop1?: number; staticTop1?: number };
-  onnx?: { files: string[]; agreement: Record<string, number> };
+  onnx?: {
+    files: string[];
+    /** Variant name -> fraction of test predictions equal to Kiln's for the same model. */
+    agreement: Record<string, number>;
+    /** Variant name -> why the exporter could not export it. */
+    errors: Record<string, string>;
+  };
   timing: TimingProfile[];
   skipped: SkippedStage[];
   /** Whole-run wall clock in seconds. */

@@ -7,9 +7,13 @@ import { consoleIO, type DemoIO } from './progress.js';
 import { accuracyBars } from './report/bars.js';
 import { classNames } from './report/markdown.js';
 import { writeReport, type ReportFiles } from './report/write.js';
-import type { DemoResult, SkippedStage, VariantRow } from './results.js';
+import type { DemoResult, SkippedStage, TimingProfile, VariantRow } from './results.js';
 import { featuresStage } from './stages/features.js';
-import { fp32Size, measureVariant, profileVariant, type Variant } from './stages/measure.js';
+import { measureVariant, profileVariant, sizeOf, type Variant } from './stages/measure.js';
+import { PRUNED_VARIANT, pruneStage } from './stages/prune.js';
+import { DYNAMIC_VARIANT, STATIC_VARIANT, quantizeDynamicStage } from './stages/quantize.js';
+import { quantizeStaticStage } from './stages/quantize-static.js';
+import { exportStage } from './stages/export.js';
 import { pretrainStage } from './stages/pretrain.js';
 import { transferStage } from './stages/transfer.js';
 import { pct } from './train-loop.js';
@@ -21,11 +25,12 @@ export interface DemoRun {
   out: string;
 }
 
-/** Stages whose Kiln API is not in this tree yet: said once in the output and in the report. */
+/** Name of the fine-tuned fp32 model in the tables. */
+export const FP32_VARIANT = 'Kiln fp32';
+
+/** Steps whose Kiln API is not in this tree yet: said once in the output and in the report. */
 const NOT_LANDED: SkippedStage[] = [
-  { stage: 'pruning', reason: '`prune` is not exported by @kiln/nn yet (torch.nn.utils.prune, packages/nn/src/prune/)' },
-  { stage: 'quantization', reason: '`quantizeDynamic` and static quantization are not exported by @kiln/nn yet (packages/nn/src/quantization/)' },
-  { stage: 'export', reason: '`exportOnnx` (packages/onnx) is not in this tree yet' },
+  { stage: 'channel shrinking', reason: 'no channel-shrinking step is exported by @kiln/nn yet (prune issue, part 4)' },
 ];
 
 /**
@@ -61,21 +66,65 @@ export async function runDemo(options: DemoOptions = {}, io: DemoIO = consoleIO(
   io.log(`  transfer ${pct(transfer.top1)} vs from scratch ${pct(scratch.top1)} on the ${ctx.target.classes.length} target classes`);
   const features = await timed('3 features', () => featuresStage(ctx, model));
 
-  const skipped = [...NOT_LANDED];
-  for (const s of skipped) io.log(`[${s.stage === 'pruning' ? 4 : s.stage === 'quantization' ? 5 : 6}/7] ${s.stage}: not run: ${s.reason}`);
-
-  const variants: Variant[] = [{ name: 'Kiln fp32', family: 'Kiln fp32', module: model, ...fp32Size(model) }];
+  const skipped: SkippedStage[] = [...NOT_LANDED];
   const rows: VariantRow[] = [];
-  const timing = await timed('7 timing', async () => {
-    io.log(`[7/7] timing: accuracy, size and latency per variant; kernel profile of one forward`);
-    const profiles = [];
-    for (const v of variants) {
-      rows.push(await measureVariant(v, ctx));
-      profiles.push(await profileVariant(v, ctx));
+  const preds = new Map<string, Int32Array>();
+  const measured: Variant[] = [];
+  const measure = async (v: Variant) => {
+    const { row, pred } = await measureVariant(v, ctx);
+    rows.push(row);
+    preds.set(v.name, pred);
+    measured.push(v);
+    io.log(`  ${row.name}: test top-1 ${pct(row.top1!)}, ${row.megabytes!.toFixed(2)} MB, ${row.msPerImage!.toFixed(2)} ms/image`);
+    return row;
+  };
+  await timed('fp32 measurement', () => measure({ name: FP32_VARIANT, family: 'Kiln fp32', module: model, ...sizeOf(model) }));
+
+  const pruned = await timed('4 pruning', async () => {
+    const p = await pruneStage(ctx, model);
+    await measure({ name: PRUNED_VARIANT, family: 'pruned', module: p.model, ...sizeOf(p.model), nonzero: p.result.nonzero });
+    return p;
+  });
+  const quantization: NonNullable<DemoResult['quantization']> = {};
+  const dynamic = await timed('5 quantization', async () => {
+    const q = await quantizeDynamicStage(ctx, model);
+    // Quantized weights are buffers, not parameters: the weight count is the float model's.
+    const weights = sizeOf(model).params;
+    quantization.dynamicTop1 = (await measure({ name: DYNAMIC_VARIANT, family: 'int8', module: q.model, params: weights, bytes: sizeOf(q.model).bytes })).top1;
+    const whole = await quantizeStaticStage(ctx, model);
+    quantization.staticTop1 = (await measure({ name: STATIC_VARIANT, family: 'int8', module: whole, params: weights, bytes: sizeOf(whole).bytes })).top1;
+    return { ...q, whole };
+  });
+  for (const s of skipped) io.log(`  not run: ${s.stage}: ${s.reason}`);
+
+  const exported = await timed('6 ONNX export', () =>
+    exportStage(ctx, [
+      { name: FP32_VARIANT, file: 'resnet18-fp32.onnx', module: model, kilnPredictions: preds.get(FP32_VARIANT)! },
+      { name: PRUNED_VARIANT, file: 'resnet18-pruned.onnx', module: pruned.model, kilnPredictions: preds.get(PRUNED_VARIANT)! },
+      { name: DYNAMIC_VARIANT, file: 'resnet18-int8-dynamic.onnx', module: dynamic.model, kilnPredictions: preds.get(DYNAMIC_VARIANT)! },
+      { name: STATIC_VARIANT, file: 'resnet18-int8-static.onnx', module: dynamic.whole, kilnPredictions: preds.get(STATIC_VARIANT)! },
+    ]),
+  );
+  const onnx: NonNullable<DemoResult['onnx']> = { files: [], agreement: {}, errors: {} };
+  for (const o of exported) {
+    if ('error' in o) onnx.errors[o.name] = o.error;
+    else {
+      onnx.files.push(o.file);
+      onnx.agreement[o.name] = o.agreement;
+      rows.push(o.row);
     }
+  }
+
+  const timing = await timed('7 timing', async () => {
+    io.log(`[7/7] timing: kernel profile of one forward per variant`);
+    const profiles: TimingProfile[] = [];
+    for (const v of measured) profiles.push(await profileVariant(v, ctx));
+    for (const p of profiles) io.log(`  ${p.variant}: ${p.totalMs.toFixed(1)} ms for batch ${p.batch} (${p.source}); slowest ${p.kernels.slice(0, 3).map((k) => `${k.kernel} ${k.ms.toFixed(1)} ms`).join(', ')}`);
     return profiles;
   });
-  for (const r of rows) io.log(`  ${r.name.padEnd(24)} top-1 ${r.top1 === undefined ? '—' : pct(r.top1)}  ${(r.megabytes ?? 0).toFixed(2)} MB  ${(r.msPerImage ?? 0).toFixed(2)} ms/image`);
+  dynamic.dispose();
+  dynamic.whole.dispose();
+  pruned.model.dispose();
   model.dispose();
 
   const result: DemoResult = {
@@ -90,6 +139,9 @@ export async function runDemo(options: DemoOptions = {}, io: DemoIO = consoleIO(
     scratch,
     features,
     variants: rows,
+    pruning: pruned.result,
+    quantization,
+    onnx,
     timing,
     skipped,
     seconds: 0,

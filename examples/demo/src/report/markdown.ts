@@ -30,9 +30,9 @@ export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
   out.push('## Summary\n');
   out.push(
     table(
-      ['model', 'test top-1', 'parameters', 'MB', 'ms / image', 'agrees with Kiln fp32'],
-      r.variants.map((v) => [v.name, p(v.top1), int(v.params), num(v.megabytes), num(v.msPerImage), v.agreement === undefined ? '' : pct(v.agreement)]),
-      ['l', 'r', 'r', 'r', 'r', 'r'],
+      ['model', 'test top-1', 'parameters', 'non-zero', 'MB', 'ms / image', 'predictions equal to Kiln'],
+      r.variants.map((v) => [v.name, p(v.top1), int(v.params), int(v.nonzeroParams), num(v.megabytes), num(v.msPerImage), v.agreement === undefined ? '' : pct(v.agreement)]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
     ) + '\n',
   );
   out.push(table(['bar (default run)', 'target', 'measured', 'met'], accuracyBars(r).map((b) => [b.name, b.target, b.measured, b.met === undefined ? 'not run' : b.met ? 'yes' : '**no**'])) + '\n');
@@ -78,15 +78,28 @@ export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
   out.push(table(['input of the linear head', 'test top-1'], [['visual features (512)', pct(f.fusion.visual)], [`${f.fusion.descriptorName}`, pct(f.fusion.descriptor)], ['fused (concatenated)', pct(f.fusion.fused)]], ['l', 'r']) + '\n');
 
   out.push('## 4. Pruning\n');
-  out.push(stageText(r, 'pruning', () => {
-    const pr = r.pruning!;
-    return `Global L1 unstructured pruning of ${pct(pr.amount)} of the conv and linear weights (measured sparsity ${pct(pr.sparsity)}): top-1 ${pct(pr.beforeFinetune)} before and **${pct(pr.top1)}** after a short fine-tune.` +
-      (pr.shrunkParams !== undefined ? ` Channel-shrunk model: ${int(pr.shrunkParams)} parameters, top-1 ${p(pr.shrunkTop1)}.` : '') + '\n';
-  }));
+  const pr = r.pruning;
+  if (pr) {
+    out.push(
+      `\`prune.globalUnstructured\` with \`prune.L1Unstructured\` over every conv and linear weight (${int(pr.prunableWeights)} weights), amount ${pct(pr.amount)}: ` +
+        `measured sparsity ${pct(pr.sparsity)} (${int(pr.nonzero)} non-zero). Test top-1 ${pct(pr.beforeFinetune)} right after pruning, **${pct(pr.top1)}** after a short fine-tune ` +
+        `(the transfer recipe; masked weights stay zero), then \`prune.remove\` makes it permanent. Unstructured zeros keep the dense size and speed.\n`,
+    );
+    if (pr.shrunk) out.push(`Channel-shrunk model: ${int(pr.shrunk.params)} parameters, top-1 ${pct(pr.shrunk.top1)}, ${num(pr.shrunk.msPerImage)} ms/image.\n`);
+  }
+  out.push(skippedText(r, ['channel shrinking']));
   out.push('## 5. Quantization\n');
-  out.push(stageText(r, 'quantization', () => `Dynamic int8 (fc): top-1 ${p(r.quantization!.dynamicTop1)}; static int8 (whole network, calibrated on training images): top-1 ${p(r.quantization!.staticTop1)}.\n`));
+  const q = r.quantization;
+  if (q?.dynamicTop1 !== undefined) out.push(`\`quantizeDynamic(model, { types: [Linear], dtype: 'qint8' })\` (the seed's \`quantize_dynamic\`): int8 \`fc\`, test top-1 **${pct(q.dynamicTop1)}**.\n`);
+  if (q?.staticTop1 !== undefined) out.push(`Static int8 of the whole network, calibrated on training images: test top-1 **${pct(q.staticTop1)}**.\n`);
+  out.push(skippedText(r, ['static int8']));
   out.push('## 6. ONNX export\n');
-  out.push(stageText(r, 'export', () => `${r.onnx!.files.map((x) => `\`${x}\``).join(', ')} run in onnxruntime-node; predictions equal to Kiln's: ${Object.entries(r.onnx!.agreement).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}.\n`));
+  if (r.onnx) {
+    const agree = Object.entries(r.onnx.agreement);
+    if (agree.length) out.push(`\`exportOnnx(model, dummy, { dynamicAxes })\`, run in onnxruntime-node; predictions equal to Kiln's for the same model: ${agree.map(([k, v]) => `${k} **${pct(v)}**`).join(', ')} (files: ${r.onnx.files.map((x) => `\`${x}\``).join(', ')}).\n`);
+    for (const [k, e] of Object.entries(r.onnx.errors)) out.push(`Not exported: ${k}: ${e}\n`);
+  }
+  out.push(skippedText(r, ['export']));
 
   out.push('## Model variants\n');
   out.push(img(charts, 'variants-accuracy.svg') + img(charts, 'variants-size.svg') + img(charts, 'variants-latency.svg'));
@@ -109,9 +122,8 @@ export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
   return out.join('\n');
 }
 
-function stageText(r: DemoResult, stage: string, ran: () => string): string {
-  const skipped = r.skipped.find((s) => s.stage === stage);
-  return skipped ? `Not run: ${skipped.reason}.\n` : ran();
+function skippedText(r: DemoResult, stages: string[]): string {
+  return r.skipped.filter((s) => stages.includes(s.stage)).map((s) => `Not run: ${s.stage}: ${s.reason}.\n`).join('');
 }
 
 /** Class names of label ids. */

@@ -1,8 +1,9 @@
 import { fromArray, noGrad, tidy, type Tensor } from '@kiln/core';
-import type { Module } from '@kiln/nn';
+import { quantization, type Module } from '@kiln/nn';
 import type { DemoContext } from '../context.js';
 import type { TimingProfile, VariantRow } from '../results.js';
-import { evaluate } from '../train-loop.js';
+import { evalBatches } from '../data/images.js';
+import { disposing } from '../train-loop.js';
 
 /** A model to compare: a Kiln module (any that maps images to logits) and what it weighs. */
 export interface Variant {
@@ -11,14 +12,16 @@ export interface Variant {
   module: Module;
   /** Parameters it holds (weights and biases). */
   params: number;
-  /** Bytes of its weights as stored. */
+  /** Bytes of its state dict (weights, biases, buffers; int8 weights 1 byte each). */
   bytes: number;
+  /** Non-zero weights, for a pruned variant. */
+  nonzero?: number;
 }
 
-/** Parameters of a module and their float32 bytes. */
-export function fp32Size(module: Module): { params: number; bytes: number } {
+/** Parameters of a module (weights and biases, masks and buffers not counted) and the bytes of its state dict. */
+export function sizeOf(module: Module): { params: number; bytes: number } {
   const params = module.parameters().reduce((n, p) => n + p.numel(), 0);
-  return { params, bytes: 4 * params };
+  return { params, bytes: quantization.stateDictBytes(module) };
 }
 
 /** The first `batch` test images as one tensor on the device. */
@@ -53,11 +56,39 @@ export async function latency(module: Module, ctx: DemoContext, batch = 32, repe
   }
 }
 
-/** Accuracy, size and latency of a variant: one row of the comparison table. */
-export async function measureVariant(v: Variant, ctx: DemoContext): Promise<VariantRow> {
-  const acc = await evaluate(v.module, ctx.target.test, 64, ctx.pipe, ctx.device, ctx.io, `${v.name} eval`);
-  const msPerImage = await latency(v.module, ctx);
-  return { name: v.name, family: v.family, top1: acc.top1, params: v.params, megabytes: v.bytes / 1e6, msPerImage };
+/** Predicted class of every held-out test image (eval mode, no autograd), in set order. */
+export async function predictions(module: Module, ctx: DemoContext, label: string): Promise<Int32Array> {
+  module.eval();
+  const held = ctx.target.test;
+  const out = new Int32Array(held.set.indices.length);
+  const bar = ctx.io.bar(label, out.length, 'images');
+  try {
+    for (const b of disposing(evalBatches(held.set, held.values, 64, ctx.pipe.size, ctx.device))) {
+      const pred = noGrad(() => tidy(() => (module.call(b.images) as Tensor).argmax(1)));
+      const values = await pred.toArray();
+      pred.dispose();
+      b.items.forEach((k, j) => (out[k] = Number(values[j])));
+      bar.update(b.items.at(-1)! + 1);
+    }
+  } finally {
+    bar.stop();
+  }
+  return out;
+}
+
+/** Fraction of predictions equal to the labels. */
+export const accuracyOf = (pred: Int32Array, labels: Int32Array) => pred.reduce((n, p, i) => n + (p === labels[i] ? 1 : 0), 0) / labels.length;
+
+/** Fraction of positions where two prediction lists agree. */
+export const agreementOf = (a: Int32Array, b: Int32Array) => a.reduce((n, p, i) => n + (p === b[i] ? 1 : 0), 0) / a.length;
+
+/** Accuracy, size and latency of a variant (one row of the comparison table) and its predictions. */
+export async function measureVariant(v: Variant, ctx: DemoContext): Promise<{ row: VariantRow; pred: Int32Array }> {
+  const pred = await predictions(v.module, ctx, `${v.name} eval`);
+  const msPerImage = await latency(v.module, ctx, ctx.opts.quick ? 8 : 32, ctx.opts.quick ? 2 : 3);
+  const row: VariantRow = { name: v.name, family: v.family, top1: accuracyOf(pred, ctx.target.test.set.labels), params: v.params, megabytes: v.bytes / 1e6, msPerImage };
+  if (v.nonzero !== undefined) row.nonzeroParams = v.nonzero;
+  return { row, pred };
 }
 
 /**
