@@ -27,6 +27,7 @@ import { trainSuite } from './suites/train.js';
 import { profileSuite } from './suites/profile.js';
 import { memorySuite } from './suites/memory.js';
 import { browserSuite } from './suites/browser.js';
+import { pruneSuite } from './suites/prune.js';
 
 const PYTHON = process.env.KILN_PYTHON ?? '/usr/bin/python3';
 
@@ -39,6 +40,7 @@ const RUNNERS: Record<Suite, (b: Bench) => Promise<void>> = {
   profile: profileSuite,
   memory: memorySuite,
   browser: browserSuite,
+  prune: pruneSuite,
 };
 
 async function main(): Promise<void> {
