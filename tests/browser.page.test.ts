@@ -129,6 +129,13 @@ describeBrowser('the page in Chromium', session, ({ page, logs }) => {
       expect(model.graph.initializers.find((t) => t.name === 'fc.weight')?.dims).toEqual([2, 512]);
       const ops = new Set(model.graph.nodes.map((n) => n.opType));
       expect(ops.has('Conv') && ops.has('Gemm') && !ops.has('BatchNormalization')).toBe(true);
+    }, 300_000);
+
+    it('takes a labels file for the head, and says when its length does not fit', async () => {
+      await page.setInputFiles('#weights-input', { name: 'three.txt', mimeType: 'text/plain', buffer: Buffer.from('a\nb\nc\n') });
+      await page.locator('#messages .error', { hasText: 'three.txt has 3 labels, the model has 2 classes' }).waitFor({ timeout: 30_000 });
+      await page.setInputFiles('#weights-input', { name: 'names.json', mimeType: 'application/json', buffer: Buffer.from('["striped", "quantized"]') });
+      await page.locator('#messages .info', { hasText: '2 class names from names.json: striped, quantized' }).waitFor({ timeout: 30_000 });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
       console.log(`[browser page] screenshot: ${SCREENSHOT}`);
     }, 300_000);

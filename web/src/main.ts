@@ -11,7 +11,7 @@ import { exportOnnxFile, exportSafetensors, type ExportedFile } from './export.j
 import { fineTuneHead } from './finetune.js';
 import { prepareImage, type PreparedImage } from './images.js';
 import { drawProfile, profileForward } from './profile.js';
-import { modelFromBytes, type LoadedModel } from './weights.js';
+import { modelFromBytes, parseLabels, type LoadedModel } from './weights.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -47,7 +47,21 @@ async function startBackend(): Promise<void> {
   document.body.dataset.backend = device;
 }
 
+/** A labels file (.json array or .txt lines) dropped after the weights names the model's classes. */
+async function loadLabelsFile(file: File): Promise<void> {
+  if (!loaded) return message('error', `${file.name}: load weights first, then their labels.`);
+  try {
+    const labels = parseLabels(await file.text(), file.name);
+    if (labels.length !== loaded.labels.length) throw new Error(`${file.name} has ${labels.length} labels, the model has ${loaded.labels.length} classes`);
+    loaded.labels = labels;
+    message('info', `${loaded.labels.length} class names from ${file.name}: ${labels.slice(0, 5).join(', ')}${labels.length > 5 ? ', …' : ''}`);
+  } catch (e) {
+    message('error', describe(e));
+  }
+}
+
 async function loadWeightsFile(file: File): Promise<void> {
+  if (/\.(json|txt)$/i.test(file.name)) return loadLabelsFile(file);
   $('model-info').textContent = `reading ${file.name}…`;
   await tick();
   try {

@@ -58,3 +58,24 @@ export function modelFromBytes(bytes: Uint8Array, name: string, device: string):
   const parameters = model.parameters().reduce((n, p) => n + p.numel(), 0);
   return { model: model.eval(), arch, labels: labelsFor(numClasses, metadata), source: name, parameters };
 }
+
+/**
+ * Class names from a labels file: a JSON array of strings, or text with one
+ * name per line (blank lines ignored), as `kiln classify --labels` reads.
+ * @throws Error when the file is neither.
+ */
+export function parseLabels(text: string, name: string): string[] {
+  if (text.trimStart().startsWith('[')) {
+    let list: unknown;
+    try {
+      list = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${name} is not valid JSON (${(e as Error).message})`);
+    }
+    if (!Array.isArray(list) || !list.every((s) => typeof s === 'string')) throw new Error(`${name} is not a JSON array of strings`);
+    return list;
+  }
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  if (lines.length === 0) throw new Error(`${name} has no labels`);
+  return lines;
+}
