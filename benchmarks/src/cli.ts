@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 
 /** The suites, in the order a run measures them: the headline targets first, so a time budget cuts the details. */
-export const SUITES = ['gemm', 'resnet', 'train', 'profile', 'conv', 'layers', 'memory', 'browser', 'prune'] as const;
+export const SUITES = ['gemm', 'resnet', 'train', 'profile', 'conv', 'layers', 'memory', 'browser', 'prune', 'quant'] as const;
 export type Suite = (typeof SUITES)[number];
 
 /** The peers measured beside Kiln. */

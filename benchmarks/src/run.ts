@@ -28,6 +28,7 @@ import { profileSuite } from './suites/profile.js';
 import { memorySuite } from './suites/memory.js';
 import { browserSuite } from './suites/browser.js';
 import { pruneSuite } from './suites/prune.js';
+import { quantSuite } from './suites/quant.js';
 
 const PYTHON = process.env.KILN_PYTHON ?? '/usr/bin/python3';
 
@@ -41,6 +42,7 @@ const RUNNERS: Record<Suite, (b: Bench) => Promise<void>> = {
   memory: memorySuite,
   browser: browserSuite,
   prune: pruneSuite,
+  quant: quantSuite,
 };
 
 async function main(): Promise<void> {
