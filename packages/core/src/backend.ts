@@ -8,7 +8,9 @@ import { installFloat16Fallback } from './float16-fallback.js';
  * array, a GPUBuffer, ...).
  */
 export interface BackendStorage {
+  /** Number of elements. */
   readonly size: number;
+  /** Element type of the stored values. */
   readonly dtype: DType;
 }
 
@@ -18,30 +20,40 @@ export interface BackendStorage {
  * (broadcasting). Ranks are at most {@link MAX_RANK}.
  */
 export interface View<S extends BackendStorage = BackendStorage> {
+  /** The memory the operand lives in. */
   readonly storage: S;
+  /** Element type of the operand. */
   readonly dtype: DType;
+  /** Sizes of each dim. */
   readonly shape: readonly number[];
+  /** Elements to step per index of each dim (0 repeats). */
   readonly strides: readonly number[];
+  /** Element offset of [0, ..., 0] in storage. */
   readonly offset: number;
 }
 
 /** The largest rank a primitive must handle; core rejects larger tensors. */
 export const MAX_RANK = 8;
 
+/** The elementwise unary primitives (clamp takes UnaryParams). */
 export type UnaryOp =
   | 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'sin' | 'cos' | 'tanh'
   | 'sigmoid' | 'relu' | 'sign' | 'floor' | 'ceil' | 'round' | 'clamp'
   | 'square' | 'reciprocal' | 'logicalNot';
 
+/** The elementwise binary primitives (comparisons and logical ops write bool). */
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum'
   | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge' | 'logicalAnd' | 'logicalOr';
 
+/** The reductions a backend implements over trailing dims. */
 export type ReduceOp = 'sum' | 'mean' | 'max' | 'min' | 'argmax' | 'argmin' | 'prod';
 
 /** Parameters of a unary op that takes some (clamp: min/max, either may be absent). */
 export interface UnaryParams {
+  /** Lower bound of clamp. */
   min?: number;
+  /** Upper bound of clamp. */
   max?: number;
 }
 
@@ -52,10 +64,13 @@ export interface UnaryParams {
 export interface MatmulEpilogue<S extends BackendStorage = BackendStorage> {
   /** Added per column n (shape [N]) or per row m (shape [M]) — see `biasAxis`. */
   bias?: View<S>;
+  /** Which output axis `bias` runs along: 'n' (columns, linear's) or 'm' (rows). Default 'n'. */
   biasAxis?: 'n' | 'm';
   /** Added elementwise, same shape as out [B, M, N] (strides may be 0). */
   residual?: View<S>;
+  /** Applies max(0, .) last. */
   relu?: boolean;
+  /** Scales the accumulated product before bias and residual. Default 1. */
   alpha?: number;
   /** Integer GEMM: a and b are int8/uint8, accumulation is int32 (see {@link QuantEpilogue}). */
   quant?: QuantEpilogue<S>;
@@ -87,18 +102,27 @@ export interface QuantEpilogue<S extends BackendStorage = BackendStorage> {
 
 /** NCHW 2-D convolution geometry, padding already resolved to numbers. */
 export interface Conv2dParams {
+  /** Step of the kernel window, [h, w]. */
   stride: [number, number];
+  /** Zero padding on each side, [h, w]. */
   padding: [number, number];
+  /** Spacing between kernel taps, [h, w]. */
   dilation: [number, number];
+  /** Channel groups (input and output channels split into this many). */
   groups: number;
 }
 
 /** NCHW 2-D pooling geometry. */
 export interface Pool2dParams {
+  /** Window size, [h, w]. */
   kernel: [number, number];
+  /** Window step, [h, w]. */
   stride: [number, number];
+  /** Implicit padding on each side, [h, w] (-Inf for max pooling, 0 for average). */
   padding: [number, number];
+  /** Spacing between window taps, [h, w]. */
   dilation: [number, number];
+  /** Rounds the output size up (a last partial window), as PyTorch's ceil_mode. */
   ceilMode: boolean;
   /** avgPool2d only: count padded cells in the divisor. */
   countIncludePad?: boolean;
@@ -129,16 +153,23 @@ export interface Backend<S extends BackendStorage = BackendStorage> {
   /** Synchronous read; only backends whose memory is host memory have it. */
   readSync?(storage: S, offset: number, length: number): TypedArray;
   /** Bytes held by live storages and bytes kept in the pool for reuse. */
-  memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number; peakBytesInUse?: number };
+  memory(): {
+    /** Bytes held by live storages. */ bytesInUse: number;
+    /** Bytes kept for reuse. */ bytesPooled: number;
+    /** Buffers ever created. */ buffersAllocated: number;
+    /** Most bytes in use since the last reset, where tracked. */ peakBytesInUse?: number;
+  };
   /** Starts a new high-water mark for memory().peakBytesInUse (backends that track their own). */
   resetPeakMemory?(): void;
   /** Submits queued work; resolves when the device has finished it. */
   sync(): Promise<void>;
 
   // ---- elementwise ----
+  /** Writes `value` into every element of out. */
   fill(out: View<S>, value: number): void;
   /** out = cast(x), elementwise over out's shape (x broadcast by strides). */
   copy(x: View<S>, out: View<S>): void;
+  /** out = op(x) elementwise over out's shape (x broadcast by strides). */
   unary(op: UnaryOp, x: View<S>, out: View<S>, params?: UnaryParams): void;
   /** out = a op b. A number operand is a scalar of out's compute dtype. */
   binary(op: BinaryOp, a: View<S> | number, b: View<S> | number, out: View<S>): void;
@@ -178,10 +209,13 @@ export interface Backend<S extends BackendStorage = BackendStorage> {
   maxPool2d(x: View<S>, out: View<S>, indices: View<S>, p: Pool2dParams): void;
   /** dx (all of it written) from dy and the argmax indices. */
   maxPool2dBackward(dy: View<S>, indices: View<S>, dx: View<S>, p: Pool2dParams): void;
+  /** y = mean over each window (countIncludePad / divisorOverride as in `p`). */
   avgPool2d(x: View<S>, out: View<S>, p: Pool2dParams): void;
+  /** dx (all of it written) from dy, each window's share spread evenly. */
   avgPool2dBackward(dy: View<S>, dx: View<S>, p: Pool2dParams): void;
   /** adaptive average pooling to out's H×W (PyTorch's start/end index rule). */
   adaptiveAvgPool2d(x: View<S>, out: View<S>): void;
+  /** dx (all of it written) from dy of adaptiveAvgPool2d. */
   adaptiveAvgPool2dBackward(dy: View<S>, dx: View<S>): void;
 
   // ---- batch norm (fused: two passes forward, two backward) ----

@@ -41,6 +41,7 @@ export class Tensor {
   readonly strides: readonly number[];
   /** Element offset of [0, ..., 0] in storage. */
   readonly offset: number;
+  /** The element type: float32, float16, int32, int8, uint8 or bool. */
   readonly dtype: DType;
   /** The accumulated gradient (leaves, and non-leaves after retainGrad()). */
   grad: Tensor | null = null;
@@ -212,6 +213,7 @@ export class Tensor {
     return this._storage.id;
   }
 
+  /** A one-line description: shape, dtype, device, and requiresGrad when set (no values). */
   toString(): string {
     return `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device}${this.requiresGrad ? ', requiresGrad=true' : ''})`;
   }
@@ -327,6 +329,7 @@ export class Tensor {
     return this._requiresGrad || this._gradFn !== null;
   }
 
+  /** Same as requiresGrad_(value): only leaves can change it. */
   set requiresGrad(value: boolean) {
     this.requiresGrad_(value);
   }
@@ -357,7 +360,7 @@ export class Tensor {
   }
 
   /** Registers a hook called with this tensor's gradient; returning a tensor replaces it. Returns a remover. */
-  registerHook(hook: GradHook): { remove(): void } {
+  registerHook(hook: GradHook): { /** Unregisters the hook. */ remove(): void } {
     if (!this.requiresGrad) throw new AutogradError('registerHook', "cannot register a hook on a tensor that doesn't require gradient");
     const list = this._gradFn ? this._gradFn.hooks : this._hooks;
     list.push(hook);
@@ -402,15 +405,19 @@ export class Tensor {
   }
 
   // ---------------------------------------------------------------- views
+  /** A view with the same elements in `shape` (-1 inferred); throws when the strides do not allow one. */
   view(...shape: number[] | [readonly number[]]): Tensor {
     return vw.view(this, flatArgs(shape));
   }
+  /** The same elements in `shape` (-1 inferred): a view when the strides allow, else a copy. */
   reshape(...shape: number[] | [readonly number[]]): Tensor {
     return vw.reshape(this, flatArgs(shape));
   }
+  /** A view with the dims reordered (torch.permute). */
   permute(...dims: number[] | [readonly number[]]): Tensor {
     return vw.permute(this, flatArgs(dims));
   }
+  /** A view with `dim0` and `dim1` swapped. */
   transpose(dim0: number, dim1: number): Tensor {
     return vw.transpose(this, dim0, dim1);
   }
@@ -423,72 +430,112 @@ export class Tensor {
     if (this.dim() < 2) throw new ShapeError('mT', `tensor.mT is only supported on matrices or batches of matrices, got ${this.dim()}-D tensor`);
     return vw.transpose(this, -2, -1);
   }
+  /** A view of start:end:step along `dim` (negative bounds count from the end). */
   slice(dim: number, start?: number, end?: number, step?: number): Tensor {
     return vw.slice(this, dim, start, end, step);
   }
+  /** A view of `length` entries along `dim` from `start` (torch.narrow). */
   narrow(dim: number, start: number, length: number): Tensor {
     return vw.narrow(this, dim, start, length);
   }
+  /** The view at `index` of `dim`, that dim removed (x[..., index, ...]). */
   select(dim: number, index: number): Tensor {
     return vw.select(this, dim, index);
   }
+  /** A broadcast view with size-1 dims repeated to `shape` (-1 keeps a dim); no copy. */
   expand(...shape: number[] | [readonly number[]]): Tensor {
     return vw.expand(this, flatArgs(shape));
   }
+  /** expand() to `other`'s shape. */
   expandAs(other: Tensor): Tensor {
     return vw.expand(this, other.shape);
   }
+  /** A view without size-1 dims (only `dim` when given). */
   squeeze(dim?: number | readonly number[]): Tensor {
     return vw.squeeze(this, dim);
   }
+  /** A view with a size-1 dim inserted at `dim`. */
   unsqueeze(dim: number): Tensor {
     return vw.unsqueeze(this, dim);
   }
+  /** Merges dims startDim..endDim (default all) into one; a view when the strides allow. */
   flatten(startDim?: number, endDim?: number): Tensor {
     return vw.flatten(this, startDim, endDim);
   }
+  /** Splits `dim` into `sizes` (a view). */
   unflatten(dim: number, sizes: readonly number[]): Tensor {
     return vw.unflatten(this, dim, sizes);
   }
+  /** This tensor when already row-major contiguous, else a contiguous copy. */
   contiguous(): Tensor {
     return vw.contiguous(this);
   }
+  /** A copy with its own storage; gradients flow back to this tensor. */
   clone(): Tensor {
     return un.clone(this);
   }
 
   // ---------------------------------------------------------------- unary
+  /** -x elementwise. */
   neg(): Tensor { return un.unary('neg', this); }
+  /** |x| elementwise. */
   abs(): Tensor { return un.unary('abs', this); }
+  /** e^x elementwise. */
   exp(): Tensor { return un.unary('exp', this); }
+  /** Natural logarithm elementwise. */
   log(): Tensor { return un.unary('log', this); }
+  /** Square root elementwise. */
   sqrt(): Tensor { return un.unary('sqrt', this); }
+  /** 1 / sqrt(x) elementwise. */
   rsqrt(): Tensor { return un.unary('rsqrt', this); }
+  /** Sine elementwise (radians). */
   sin(): Tensor { return un.unary('sin', this); }
+  /** Cosine elementwise (radians). */
   cos(): Tensor { return un.unary('cos', this); }
+  /** Hyperbolic tangent elementwise. */
   tanh(): Tensor { return un.unary('tanh', this); }
+  /** 1 / (1 + e^-x) elementwise. */
   sigmoid(): Tensor { return un.unary('sigmoid', this); }
+  /** max(x, 0) elementwise (NaN stays NaN). */
   relu(): Tensor { return un.unary('relu', this); }
+  /** -1, 0 or 1 by the sign of x (0 for NaN). */
   sign(): Tensor { return un.unary('sign', this); }
+  /** Largest integer <= x, elementwise. */
   floor(): Tensor { return un.unary('floor', this); }
+  /** Smallest integer >= x, elementwise. */
   ceil(): Tensor { return un.unary('ceil', this); }
+  /** Round half to even, elementwise. */
   round(): Tensor { return un.unary('round', this); }
+  /** x * x elementwise. */
   square(): Tensor { return un.unary('square', this); }
+  /** 1 / x elementwise. */
   reciprocal(): Tensor { return un.unary('reciprocal', this); }
+  /** Elementwise logical not (zero is false), as a bool tensor. */
   logicalNot(): Tensor { return un.unary('logicalNot', this); }
+  /** Limits values to [min, max]; either bound may be omitted. */
   clamp(min?: number | null, max?: number | null): Tensor {
     return un.unary('clamp', this, { min: min ?? undefined, max: max ?? undefined });
   }
+  /** True where the value is neither infinite nor NaN. */
   isfinite(): Tensor { return red.isfinite(this); }
 
+  /** In-place neg(). */
   neg_(): this { return un.unaryInPlace('neg', this) as this; }
+  /** In-place abs(). */
   abs_(): this { return un.unaryInPlace('abs', this) as this; }
+  /** In-place exp(). */
   exp_(): this { return un.unaryInPlace('exp', this) as this; }
+  /** In-place log(). */
   log_(): this { return un.unaryInPlace('log', this) as this; }
+  /** In-place sqrt(). */
   sqrt_(): this { return un.unaryInPlace('sqrt', this) as this; }
+  /** In-place sigmoid(). */
   sigmoid_(): this { return un.unaryInPlace('sigmoid', this) as this; }
+  /** In-place tanh(). */
   tanh_(): this { return un.unaryInPlace('tanh', this) as this; }
+  /** In-place relu(). */
   relu_(): this { return un.unaryInPlace('relu', this) as this; }
+  /** In-place clamp(). */
   clamp_(min?: number | null, max?: number | null): this {
     return un.unaryInPlace('clamp', this, { min: min ?? undefined, max: max ?? undefined }) as this;
   }
@@ -498,45 +545,68 @@ export class Tensor {
       if (this.numel() > 0) this._storage.backend.fill(this._view(), value);
     });
   }
+  /** Fills with zeros in place. */
   zero_(): this { return this.fill_(0); }
   /** Copies src (broadcast, cast) into this tensor in place. */
   copy_(src: Tensor): this { return un.copyInto(this, src) as this; }
 
   // ---------------------------------------------------------------- binary
+  /** this + other, broadcasting (torch.add). */
   add(other: TensorOrScalar, alpha?: number): Tensor {
     if (alpha === undefined || alpha === 1) return bin.binary('add', this, other);
     return tidy(() => bin.binary('add', this, scaled(other, alpha)));
   }
+  /** this - other, broadcasting. */
   sub(other: TensorOrScalar, alpha?: number): Tensor {
     if (alpha === undefined || alpha === 1) return bin.binary('sub', this, other);
     return tidy(() => bin.binary('sub', this, scaled(other, alpha)));
   }
+  /** this * other, broadcasting. */
   mul(other: TensorOrScalar): Tensor { return bin.binary('mul', this, other); }
+  /** this / other, true division, broadcasting. */
   div(other: TensorOrScalar): Tensor { return bin.binary('div', this, other); }
+  /** this ** exponent elementwise, broadcasting. */
   pow(other: TensorOrScalar): Tensor { return bin.binary('pow', this, other); }
+  /** Elementwise max with `other`; NaN propagates. */
   maximum(other: TensorOrScalar): Tensor { return bin.binary('maximum', this, other); }
+  /** Elementwise min with `other`; NaN propagates. */
   minimum(other: TensorOrScalar): Tensor { return bin.binary('minimum', this, other); }
+  /** this == other elementwise, as a bool tensor. */
   eq(other: TensorOrScalar): Tensor { return bin.binary('eq', this, other); }
+  /** this != other elementwise, as a bool tensor (true where either is NaN). */
   ne(other: TensorOrScalar): Tensor { return bin.binary('ne', this, other); }
+  /** this < other elementwise, as a bool tensor. */
   lt(other: TensorOrScalar): Tensor { return bin.binary('lt', this, other); }
+  /** this <= other elementwise, as a bool tensor. */
   le(other: TensorOrScalar): Tensor { return bin.binary('le', this, other); }
+  /** this > other elementwise, as a bool tensor. */
   gt(other: TensorOrScalar): Tensor { return bin.binary('gt', this, other); }
+  /** this >= other elementwise, as a bool tensor. */
   ge(other: TensorOrScalar): Tensor { return bin.binary('ge', this, other); }
+  /** Elementwise logical and (nonzero is true), as a bool tensor. */
   logicalAnd(other: TensorOrScalar): Tensor { return bin.binary('logicalAnd', this, other); }
+  /** Elementwise logical or (nonzero is true), as a bool tensor. */
   logicalOr(other: TensorOrScalar): Tensor { return bin.binary('logicalOr', this, other); }
   /** this where cond else other (Tensor.where). */
   where(cond: Tensor, other: TensorOrScalar): Tensor { return bin.where(cond, this, other); }
 
+  /** In-place add(): this += other. */
   add_(other: TensorOrScalar, alpha?: number): this {
     return inPlaceScaled(this, 'add', other, alpha);
   }
+  /** In-place sub(): this -= other. */
   sub_(other: TensorOrScalar, alpha?: number): this {
     return inPlaceScaled(this, 'sub', other, alpha);
   }
+  /** In-place mul(): this *= other. */
   mul_(other: TensorOrScalar): this { return bin.binaryInPlace('mul', this, other) as this; }
+  /** In-place div(): this /= other. */
   div_(other: TensorOrScalar): this { return bin.binaryInPlace('div', this, other) as this; }
+  /** In-place pow(). */
   pow_(other: TensorOrScalar): this { return bin.binaryInPlace('pow', this, other) as this; }
+  /** In-place maximum(). */
   maximum_(other: TensorOrScalar): this { return bin.binaryInPlace('maximum', this, other) as this; }
+  /** In-place minimum(). */
   minimum_(other: TensorOrScalar): this { return bin.binaryInPlace('minimum', this, other) as this; }
   /** this += (value * t1) * t2 in place (torch.addcmul_, ATen's rounding order). */
   addcmul_(t1: Tensor, t2: Tensor, value = 1): this {
@@ -575,35 +645,55 @@ export class Tensor {
   }
 
   // ---------------------------------------------------------------- reductions
+  /** Sum over `dim` (all when omitted), keeping reduced dims when `keepdim`. */
   sum(dim?: Dims, keepdim?: boolean): Tensor { return red.sum(this, dim, keepdim); }
+  /** Mean over `dim` (all when omitted), keeping reduced dims when `keepdim`. */
   mean(dim?: Dims, keepdim?: boolean): Tensor { return red.mean(this, dim, keepdim); }
+  /** The maximum: of all elements without `dim`, else `{ values, indices }` along `dim` (torch.max). */
   max(): Tensor;
   max(dim: number, keepdim?: boolean): ValuesIndices;
   max(dim?: number, keepdim?: boolean): Tensor | ValuesIndices {
     return dim === undefined ? red.max(this) : red.max(this, dim, keepdim);
   }
+  /** The minimum: of all elements without `dim`, else `{ values, indices }` along `dim` (torch.min). */
   min(): Tensor;
   min(dim: number, keepdim?: boolean): ValuesIndices;
   min(dim?: number, keepdim?: boolean): Tensor | ValuesIndices {
     return dim === undefined ? red.min(this) : red.min(this, dim, keepdim);
   }
+  /** Maximum over `dims` (all when omitted), values only (torch.amax); NaN propagates. */
   amax(dim: number, keepdim = false): Tensor { return red.max(this, dim, keepdim).values; }
+  /** Minimum over `dims` (all when omitted), values only (torch.amin); NaN propagates. */
   amin(dim: number, keepdim = false): Tensor { return red.min(this, dim, keepdim).values; }
+  /** Index of the largest element along `dim` (flat when omitted); the first wins ties, a NaN wins over numbers. */
   argmax(dim?: number, keepdim?: boolean): Tensor { return red.argmax(this, dim, keepdim); }
+  /** Index of the smallest element along `dim` (flat when omitted); the first wins ties, a NaN wins over numbers. */
   argmin(dim?: number, keepdim?: boolean): Tensor { return red.argmin(this, dim, keepdim); }
+  /** Variance over `dim` (Bessel-corrected unless `correction: 0`). */
   var(dim?: Dims, opts?: VarOptions): Tensor { return red.variance(this, dim, opts); }
+  /** Standard deviation over `dim` (Bessel-corrected unless `correction: 0`). */
   std(dim?: Dims, opts?: VarOptions): Tensor { return red.std(this, dim, opts); }
+  /** log(sum(exp(x))) over `dim`, computed stably (torch.logsumexp). */
   logsumexp(dim: Dims, keepdim?: boolean): Tensor { return red.logsumexp(this, dim, keepdim); }
+  /** Softmax along `dim`, computed stably (the row max subtracted first). */
   softmax(dim: number): Tensor { return red.softmax(this, dim); }
+  /** log(softmax(x)) along `dim`, computed stably. */
   logSoftmax(dim: number): Tensor { return red.logSoftmax(this, dim); }
 
   // ---------------------------------------------------------------- linear algebra, indexing
+  /** Matrix product with torch.matmul's rules (1-D operands, broadcast batch dims). */
   matmul(other: Tensor): Tensor { return matmul(this, other); }
+  /** Values at `index` (int32, same rank) along `dim` (torch.gather). */
   gather(dim: number, index: Tensor): Tensor { return idx.gather(this, dim, index); }
+  /** A copy with `src` added at `index` along `dim` (torch.scatter_add). */
   scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor { return idx.scatterAdd(this, dim, index, src); }
+  /** The entries at a 1-D int32 `index` along `dim` (torch.index_select). */
   indexSelect(dim: number, index: Tensor): Tensor { return idx.indexSelect(this, dim, index); }
+  /** A copy with `src` rows added at `index` along `dim` (torch.index_add). */
   indexAdd(dim: number, index: Tensor, src: Tensor): Tensor { return idx.indexAdd(this, dim, index, src); }
+  /** Views of `splitSize` entries each (or the given sizes) along `dim` (torch.split). */
   split(sizeOrSections: number | readonly number[], dim?: number): Tensor[] { return idx.split(this, sizeOrSections, dim); }
+  /** Splits into `chunks` views along `dim`, the last possibly smaller (torch.chunk). */
   chunk(chunks: number, dim?: number): Tensor[] { return idx.chunk(this, chunks, dim); }
 }
 

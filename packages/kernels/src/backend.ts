@@ -53,6 +53,7 @@ export interface OpContext {
 
 export class WebGPUBackend implements Backend<GPUStorage> {
   readonly name = 'webgpu';
+  /** The command batching, pipeline cache, buffer pools and error scopes under this backend. */
   readonly runtime: Runtime;
   /** Holds the object the device came from (dawn.node's GPU must outlive the device). */
   keepAlive: unknown = null;
@@ -60,6 +61,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   private readonly gemmOption?: GemmStrategy;
   private destroyed = false;
 
+  /** Wraps an acquired device; initWebGPU() does this and registers the result. */
   constructor(readonly device: GPUDevice, readonly info: AdapterInfo, options: WebGPUBackendOptions = {}) {
     this.runtime = new Runtime(device, options);
     this.gemmOption = options.gemm;
@@ -160,6 +162,11 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   }
 
   memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number; peakBytesInUse: number } {
+  /** Pool statistics; peakBytesInUse is the storage pool's high-water mark since resetPeakMemory(). */
+    /** Bytes of storage buffers held by live tensors. */
+    /** Bytes of free buffers kept for reuse (storage and staging). */
+    /** Buffers ever created (storage and staging). */
+    /** The storage pool's high-water mark since resetPeakMemory(). */
     const s = this.runtime.storagePool;
     const st = this.runtime.stagingPool;
     return { bytesInUse: s.bytesInUse, bytesPooled: s.bytesPooled + st.bytesPooled, buffersAllocated: s.created + st.created, peakBytesInUse: s.peakBytesInUse };
@@ -222,6 +229,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     return this.runtime.storagePool.memoryCap;
   }
 
+  /** Sets the cap (Infinity removes it); see the getter. */
   set memoryCap(bytes: number) {
     this.runtime.storagePool.memoryCap = bytes;
   }
@@ -242,6 +250,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => ew.copy(this.runtime, i, o));
     ew.copy(this.runtime, x, out);
   }
+  /** out = op(x) elementwise. */
   unary(op: UnaryOp, x: GView, out: GView, params?: UnaryParams): void {
     if (anyPacked(x, out)) return withWords(this.ctx, [x], [out], false, ([i], [o]) => ew.unary(this.runtime, op, i, o, params));
     ew.unary(this.runtime, op, x, out, params);
@@ -293,9 +302,12 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   conv2dBackwardWeight(x: GView, dy: GView, dw: GView, p: Conv2dParams): void { conv.conv2dBackwardWeight(this.ctx, x, dy, dw, p); }
   maxPool2d(x: GView, out: GView, indices: GView, p: Pool2dParams): void { pool.maxPool2d(this.ctx, x, out, indices, p); }
   maxPool2dBackward(dy: GView, indices: GView, dx: GView, p: Pool2dParams): void { pool.maxPool2dBackward(this.ctx, dy, indices, dx, p); }
+  /** Average pooling (see Backend.avgPool2d). */
   avgPool2d(x: GView, out: GView, p: Pool2dParams): void { pool.avgPool2d(this.ctx, x, out, p); }
+  /** Average pooling's input gradient. */
   avgPool2dBackward(dy: GView, dx: GView, p: Pool2dParams): void { pool.avgPool2dBackward(this.ctx, dy, dx, p); }
   adaptiveAvgPool2d(x: GView, out: GView): void { pool.adaptiveAvgPool2d(this.ctx, x, out); }
+  /** Adaptive average pooling's input gradient. */
   adaptiveAvgPool2dBackward(dy: GView, dx: GView): void { pool.adaptiveAvgPool2dBackward(this.ctx, dy, dx); }
   batchNormStats(x: GView, mean: GView, variance: GView): void { norm.batchNormStats(this.ctx, x, mean, variance); }
   channelAffine(x: GView, scale: GView, shift: GView, out: GView): void { norm.channelAffine(this.ctx, x, scale, shift, out); }

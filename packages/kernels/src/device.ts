@@ -8,18 +8,25 @@ import { BackendError } from '@kiln/core';
 
 /** What the adapter is and can do; benchmarks print it. */
 export interface AdapterInfo {
+  /** GPUAdapterInfo.vendor ('' when the adapter does not say). */
   vendor: string;
+  /** GPUAdapterInfo.architecture. */
   architecture: string;
+  /** GPUAdapterInfo.device. */
   device: string;
+  /** GPUAdapterInfo.description, e.g. the driver's adapter name. */
   description: string;
   /** 'node-dawn' or 'browser'. */
   runtime: 'node-dawn' | 'browser';
+  /** The optional features enabled on the device, sorted. */
   features: string[];
   /** WGSL language extensions (GPU.wgslLanguageFeatures), e.g. packed_4x8_integer_dot_product. */
   wgslLanguageFeatures?: string[];
+  /** The device's limits (raised to the adapter's maxima where Kiln needs them). */
   limits: Record<string, number>;
   /** Subgroup size range (GPUAdapterInfo.subgroupMinSize/MaxSize) where the adapter reports it. */
   subgroupMinSize?: number;
+  /** Largest subgroup size, where reported. */
   subgroupMaxSize?: number;
 }
 

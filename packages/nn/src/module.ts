@@ -12,7 +12,9 @@ export type ForwardHook<M extends Module = Module> = (module: M, args: unknown[]
 
 /** What registerForwardHook / registerForwardPreHook return: `remove()` unregisters the hook. */
 export interface RemovableHandle {
+  /** The hook's number, unique in this process. */
   readonly id: number;
+  /** Unregisters the hook; a second call does nothing. */
   remove(): void;
 }
 
@@ -143,6 +145,7 @@ export class Module {
   /** @internal */ _forwardPreHooks = new Map<number, ForwardPreHook<any>>();
   /** @internal */ _forwardHooks = new Map<number, ForwardHook<any>>();
 
+  /** An empty module; subclasses register their parts as class fields or in their constructor. */
   constructor() {
     // eslint-disable-next-line no-constructor-return
     return new Proxy(this, routing);
@@ -407,13 +410,6 @@ export class Module {
 
   // ---------------------------------------------------------------- devices
 
-  /**
-   * Moves every parameter and buffer to `device` ('cpu', 'webgpu') in
-   * place, as PyTorch: each tensor object stays the same (optimizers built
-   * before the move keep working). Gradients move with their parameters.
-   * Await it before using the model: until it settles, `call()` on the
-   * module or any submodule throws a KilnError, and so does another `to()`.
-   */
   /** Casts floating parameters and buffers to float16 in place (torch's Module.half()); returns this. */
   half(): this {
     castFloatingTensors(this, 'float16');
@@ -426,6 +422,13 @@ export class Module {
     return this;
   }
 
+  /**
+   * Moves every parameter and buffer to `device` ('cpu', 'webgpu') in
+   * place, as PyTorch: each tensor object stays the same (optimizers built
+   * before the move keep working). Gradients move with their parameters.
+   * Await it before using the model: until it settles, `call()` on the
+   * module or any submodule throws a KilnError, and so does another `to()`.
+   */
   async to(device: string): Promise<this> {
     // Tensors keep their identity (set_ swaps in the moved storage), so an
     // optimizer built before the move still holds the model's parameters.

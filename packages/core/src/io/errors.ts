@@ -6,5 +6,6 @@ import { KilnError } from '../errors.js';
  * expected and what came (`${op}: ${message}`).
  */
 export class FormatError extends KilnError {
+  /** Always 'FormatError'. */
   override name = 'FormatError';
 }

@@ -6,6 +6,7 @@ import { ones_, zeros_ } from '../init.js';
 
 /** Options of {@link BatchNorm2d}, as torch.nn.BatchNorm2d's keyword arguments. */
 export interface BatchNormOptions {
+  /** Added to the variance before the square root. Default 1e-5. */
   eps?: number;
   /** Running-stat factor; null means a cumulative average over all batches. */
   momentum?: number | null;
@@ -13,6 +14,7 @@ export interface BatchNormOptions {
   affine?: boolean;
   /** Keep running_mean / running_var / num_batches_tracked buffers (default true). */
   trackRunningStats?: boolean;
+  /** Backend to create the parameters and buffers on. Default: the default backend. */
   device?: string;
 }
 
@@ -23,19 +25,30 @@ export interface BatchNormOptions {
  * PyTorch; same key and value).
  */
 export class BatchNorm2d extends Module {
+  /** Channels (C of the [N, C, H, W] input). */
   readonly numFeatures: number;
+  /** Added to the variance before the square root. */
   eps: number;
+  /** Running-stat update factor; null means a cumulative average. */
   momentum: number | null;
+  /** True when weight and bias are learned. */
   readonly affine: boolean;
+  /** True when running_mean / running_var are kept (and used in eval). */
   readonly trackRunningStats: boolean;
+  /** The scale [C] (null without affine). */
   declare weight: Tensor | null;
+  /** The shift [C] (null without affine). */
   declare bias: Tensor | null;
+  /** Running mean [C] (torchvision's state-dict name). */
   declare running_mean: Tensor | null;
+  /** Running variance [C]. */
   declare running_var: Tensor | null;
+  /** Batches seen in training (int32 scalar). */
   declare num_batches_tracked: Tensor | null;
   /** Host copy of num_batches_tracked (momentum=null needs it without a readback); null when unknown. */
   private hostBatches: number | null = 0;
 
+  /** Weight 1, bias 0, running mean 0 and variance 1, as PyTorch. */
   constructor(numFeatures: number, opts: BatchNormOptions = {}) {
     super();
     this.numFeatures = numFeatures;

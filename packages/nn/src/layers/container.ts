@@ -34,6 +34,7 @@ function renumber(m: Module, modules: Module[]): void {
 export class Sequential extends Module {
   [index: number]: Module;
 
+  /** Children numbered 0, 1, ... in order, or named by a record. */
   constructor(...modules: Module[] | [Record<string, Module>]) {
     super();
     const first = modules[0];
@@ -75,6 +76,7 @@ export class Sequential extends Module {
     return insertInto(this, index, module);
   }
 
+  /** The children in order. */
   [Symbol.iterator](): Iterator<Module> {
     return ([...this._modules.values()] as Module[])[Symbol.iterator]();
   }
@@ -91,6 +93,7 @@ export class Sequential extends Module {
 export class ModuleList extends Module {
   [index: number]: Module;
 
+  /** Children numbered 0, 1, ... in order. */
   constructor(modules: Iterable<Module> = []) {
     super();
     for (const m of modules) this.append(m);
@@ -122,6 +125,7 @@ export class ModuleList extends Module {
     insertInto(this, index, module);
   }
 
+  /** The children in order. */
   [Symbol.iterator](): Iterator<Module> {
     return ([...this._modules.values()] as Module[])[Symbol.iterator]();
   }
@@ -129,6 +133,7 @@ export class ModuleList extends Module {
 
 /** Modules under string keys, in insertion order (torch.nn.ModuleDict). */
 export class ModuleDict extends Module {
+  /** Children under the given names, in order. */
   constructor(modules: Record<string, Module> | Iterable<[string, Module]> = {}) {
     super();
     this.update(modules);
@@ -147,6 +152,7 @@ export class ModuleDict extends Module {
     return this;
   }
 
+  /** True when a child is registered under `key`. */
   has(key: string): boolean {
     return this._modules.has(key);
   }
@@ -158,22 +164,27 @@ export class ModuleDict extends Module {
     return m;
   }
 
+  /** Removes every child. */
   clear(): void {
     this._modules.clear();
   }
 
+  /** The keys in order. */
   keys(): string[] {
     return [...this._modules.keys()];
   }
 
+  /** The children in order. */
   values(): Module[] {
     return [...this._modules.values()] as Module[];
   }
 
+  /** [key, child] pairs in order. */
   entries(): [string, Module][] {
     return [...this._modules] as [string, Module][];
   }
 
+  /** Number of children. */
   get size(): number {
     return this._modules.size;
   }
@@ -184,6 +195,7 @@ export class ModuleDict extends Module {
     for (const [k, m] of pairs) this.set(k, m);
   }
 
+  /** The keys in order (as PyTorch's ModuleDict). */
   [Symbol.iterator](): Iterator<string> {
     return this.keys()[Symbol.iterator]();
   }

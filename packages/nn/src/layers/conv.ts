@@ -6,11 +6,15 @@ import { defaultLayerInit_ } from '../init.js';
 
 /** Options of {@link Conv2d}, as torch.nn.Conv2d's keyword arguments. */
 export interface Conv2dOptions {
+  /** Step of the kernel window. Default 1. */
   stride?: Pair;
   /** Ints, or 'valid' / 'same'. */
   padding?: Pair | 'same' | 'valid';
+  /** Spacing between kernel taps. Default 1. */
   dilation?: Pair;
+  /** Channel groups: inChannels and outChannels are split into this many. Default 1. */
   groups?: number;
+  /** Learnable per-channel bias. Default true. */
   bias?: boolean;
   /** Only 'zeros' is supported. */
   paddingMode?: 'zeros';
@@ -26,17 +30,28 @@ const toPair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : 
  * a=√5, bias U(-1/√fan_in, 1/√fan_in)).
  */
 export class Conv2d extends Module {
+  /** Channels of the input. */
   readonly inChannels: number;
+  /** Channels of the output (filters). */
   readonly outChannels: number;
+  /** Kernel height and width. */
   readonly kernelSize: [number, number];
+  /** Step of the kernel window, [h, w]. */
   readonly stride: [number, number];
+  /** Zero padding, [h, w], or 'same' / 'valid'. */
   readonly padding: [number, number] | 'same' | 'valid';
+  /** Spacing between kernel taps, [h, w]. */
   readonly dilation: [number, number];
+  /** Channel groups. */
   readonly groups: number;
+  /** Only zero padding exists (PyTorch's padding_mode='zeros'). */
   readonly paddingMode = 'zeros' as const;
+  /** The filters, [outChannels, inChannels / groups, kh, kw]. */
   declare weight: Tensor;
+  /** The per-channel bias [outChannels], or null when built with bias: false. */
   declare bias: Tensor | null;
 
+  /** Weights initialised as PyTorch's Conv2d (kaiming-uniform, a = sqrt(5)) unless skipInit. */
   constructor(inChannels: number, outChannels: number, kernelSize: Pair, opts: Conv2dOptions = {}) {
     super();
     const groups = opts.groups ?? 1;

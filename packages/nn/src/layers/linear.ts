@@ -9,11 +9,16 @@ import { defaultLayerInit_ } from '../init.js';
  * [out_features, in_features], bias [out_features], PyTorch's default init.
  */
 export class Linear extends Module {
+  /** Size of each input sample's last dim. */
   readonly inFeatures: number;
+  /** Size of each output sample's last dim. */
   readonly outFeatures: number;
+  /** The weight, [outFeatures, inFeatures]. */
   declare weight: Tensor;
+  /** The bias [outFeatures], or null when built with bias: false. */
   declare bias: Tensor | null;
 
+  /** Weights initialised as PyTorch's Linear (kaiming-uniform, a = sqrt(5)) unless skipInit. */
   constructor(inFeatures: number, outFeatures: number, opts: { bias?: boolean; device?: string } = {}) {
     super();
     this.inFeatures = inFeatures;

@@ -7,16 +7,22 @@ export interface WeightedLossOptions {
   weight?: Tensor | null;
   /** Targets equal to this contribute nothing (default -100). */
   ignoreIndex?: number;
+  /** 'mean' (default), 'sum' or 'none'. */
   reduction?: Reduction;
 }
 
 /** Cross entropy of logits against class indices or probabilities (torch.nn.CrossEntropyLoss). */
 export class CrossEntropyLoss extends Module {
+  /** Target value whose samples are skipped (and left out of the mean). */
   readonly ignoreIndex: number;
+  /** 'mean', 'sum' or 'none'. */
   readonly reduction: Reduction;
+  /** Mass moved from the target class to a uniform distribution, 0..1. */
   readonly labelSmoothing: number;
+  /** Per-class weights [C] (a buffer), or null. */
   declare weight: Tensor | null;
 
+  /** Options as torch.nn.CrossEntropyLoss's, in camelCase. */
   constructor(opts: WeightedLossOptions & { labelSmoothing?: number } = {}) {
     super();
     this.registerBuffer('weight', opts.weight ?? null);
@@ -32,10 +38,14 @@ export class CrossEntropyLoss extends Module {
 
 /** Negative log-likelihood of log-probabilities (torch.nn.NLLLoss). */
 export class NLLLoss extends Module {
+  /** Target value whose samples are skipped (and left out of the mean). */
   readonly ignoreIndex: number;
+  /** 'mean', 'sum' or 'none'. */
   readonly reduction: Reduction;
+  /** Per-class weights [C] (a buffer), or null. */
   declare weight: Tensor | null;
 
+  /** Options as torch.nn.NLLLoss's, in camelCase. */
   constructor(opts: WeightedLossOptions = {}) {
     super();
     this.registerBuffer('weight', opts.weight ?? null);
@@ -50,8 +60,10 @@ export class NLLLoss extends Module {
 
 /** Mean squared error (torch.nn.MSELoss). */
 export class MSELoss extends Module {
+  /** 'mean', 'sum' or 'none'. */
   readonly reduction: Reduction;
 
+  /** Reduction as torch.nn.MSELoss's. */
   constructor(opts: { reduction?: Reduction } = {}) {
     super();
     this.reduction = opts.reduction ?? 'mean';

@@ -6,22 +6,32 @@ import { py } from '../repr.js';
 export interface MaxPool2dOptions {
   /** Defaults to kernelSize. */
   stride?: Pair | null;
+  /** Implicit padding on each side. Default 0. */
   padding?: Pair;
+  /** Spacing between window taps. Default 1. */
   dilation?: Pair;
   /** forward returns { values, indices } instead of a tensor. */
   returnIndices?: boolean;
+  /** Rounds the output size up (a last partial window). Default false. */
   ceilMode?: boolean;
 }
 
 /** Max pooling over NCHW input (torch.nn.MaxPool2d). */
 export class MaxPool2d extends Module {
+  /** Window size. */
   readonly kernelSize: Pair;
+  /** Window step. */
   readonly stride: Pair;
+  /** Implicit padding on each side. */
   readonly padding: Pair;
+  /** Spacing between window taps. */
   readonly dilation: Pair;
+  /** When true, forward returns { values, indices }. */
   readonly returnIndices: boolean;
+  /** Rounds the output size up. */
   readonly ceilMode: boolean;
 
+  /** Stride defaults to kernelSize, as PyTorch. */
   constructor(kernelSize: Pair, opts: MaxPool2dOptions = {}) {
     super();
     this.kernelSize = kernelSize;
@@ -45,21 +55,32 @@ export class MaxPool2d extends Module {
 /** Options of {@link AvgPool2d}. */
 export interface AvgPool2dOptions {
   stride?: Pair | null;
+  /** Implicit padding on each side. Default 0. */
   padding?: Pair;
+  /** Rounds the output size up (a last partial window). Default false. */
   ceilMode?: boolean;
+  /** Counts padded cells in the divisor. Default true. */
   countIncludePad?: boolean;
+  /** Divides every window by this instead of its size. */
   divisorOverride?: number;
 }
 
 /** Average pooling over NCHW input (torch.nn.AvgPool2d). */
 export class AvgPool2d extends Module {
+  /** Window size. */
   readonly kernelSize: Pair;
+  /** Window step. */
   readonly stride: Pair;
+  /** Implicit padding on each side. */
   readonly padding: Pair;
+  /** Rounds the output size up. */
   readonly ceilMode: boolean;
+  /** Counts padded cells in the divisor. */
   readonly countIncludePad: boolean;
+  /** Divisor used instead of the window size, when set. */
   readonly divisorOverride: number | undefined;
 
+  /** Stride defaults to kernelSize, as PyTorch. */
   constructor(kernelSize: Pair, opts: AvgPool2dOptions = {}) {
     super();
     this.kernelSize = kernelSize;
@@ -90,8 +111,10 @@ export type AdaptiveSize = number | readonly [number | null, number | null];
 
 /** Average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d). */
 export class AdaptiveAvgPool2d extends Module {
+  /** Output height and width (null keeps the input's). */
   readonly outputSize: AdaptiveSize;
 
+  /** Pools any input size down to `outputSize`. */
   constructor(outputSize: AdaptiveSize) {
     super();
     this.outputSize = outputSize;

@@ -5,9 +5,12 @@ import { py, pyFloat } from '../repr.js';
 
 /** Flattens dims startDim..endDim into one (torch.nn.Flatten; default keeps the batch dim). */
 export class Flatten extends Module {
+  /** First dim merged. */
   readonly startDim: number;
+  /** Last dim merged (negative counts from the end). */
   readonly endDim: number;
 
+  /** Merges dims startDim..endDim (default: all but the batch dim). */
   constructor(startDim = 1, endDim = -1) {
     super();
     this.startDim = startDim;
@@ -35,9 +38,12 @@ export class Identity extends Module {
  * by 1/(1-p) (torch.nn.Dropout); the identity in eval mode.
  */
 export class Dropout extends Module {
+  /** Probability of zeroing an element. */
   readonly p: number;
+  /** Overwrite the input instead of allocating. */
   readonly inplace: boolean;
 
+  /** Zeroes with probability p in training; the identity in eval. */
   constructor(p = 0.5, opts: { inplace?: boolean } = {}) {
     super();
     if (!(p >= 0 && p <= 1)) throw new KilnError('Dropout', `dropout probability has to be between 0 and 1, but got ${p}`);

@@ -12,6 +12,7 @@ export type SchedulerStateDict = Record<string, unknown>;
  * constructor ends with `this.initialStep()` once its fields are set.
  */
 export abstract class LRScheduler {
+  /** The optimizer whose group learning rates this sets. */
   readonly optimizer: Optimizer;
   /** The lr each group started from (its initialLr). */
   baseLrs: number[];
@@ -21,6 +22,7 @@ export abstract class LRScheduler {
   _stepCount = 0;
   protected lastLr: number[] = [];
 
+  /** Records each group's initialLr; subclasses end their constructor with initialStep(). */
   constructor(optimizer: Optimizer, lastEpoch = -1) {
     this.optimizer = optimizer;
     if (lastEpoch === -1) {

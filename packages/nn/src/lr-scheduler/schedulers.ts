@@ -16,9 +16,12 @@ function bisectRight(xs: readonly number[], x: number): number {
 
 /** Multiplies the lr by gamma every stepSize epochs (torch.optim.lr_scheduler.StepLR). */
 export class StepLR extends LRScheduler {
+  /** Epochs between decays. */
   stepSize: number;
+  /** Multiplicative decay factor. */
   gamma: number;
 
+  /** Decays each group's lr by gamma every stepSize epochs (torch StepLR). */
   constructor(optimizer: Optimizer, stepSize: number, opts: { gamma?: number; lastEpoch?: number } = {}) {
     super(optimizer, opts.lastEpoch);
     this.stepSize = stepSize;
@@ -49,8 +52,10 @@ export class StepLR extends LRScheduler {
 export class MultiStepLR extends LRScheduler {
   /** Milestone -> how many times it was listed (PyTorch's Counter). */
   milestones: Map<number, number>;
+  /** Multiplicative decay factor. */
   gamma: number;
 
+  /** Decays each group's lr by gamma at each milestone (torch MultiStepLR). */
   constructor(optimizer: Optimizer, milestones: readonly number[], opts: { gamma?: number; lastEpoch?: number } = {}) {
     super(optimizer, opts.lastEpoch);
     this.milestones = new Map();
@@ -85,10 +90,14 @@ export class MultiStepLR extends LRScheduler {
  * epochs, e.g. a warm-up (torch.optim.lr_scheduler.LinearLR).
  */
 export class LinearLR extends LRScheduler {
+  /** Factor of the base lr at epoch 0. */
   startFactor: number;
+  /** Factor of the base lr from totalIters on. */
   endFactor: number;
+  /** Epochs over which the factor moves linearly. */
   totalIters: number;
 
+  /** Scales the lr linearly from startFactor to endFactor over totalIters (torch LinearLR). */
   constructor(optimizer: Optimizer, opts: { startFactor?: number; endFactor?: number; totalIters?: number; lastEpoch?: number } = {}) {
     super(optimizer, opts.lastEpoch);
     this.startFactor = opts.startFactor ?? 1.0 / 3;
@@ -128,9 +137,12 @@ export class LinearLR extends LRScheduler {
  * recursive form (and its behaviour past tMax).
  */
 export class CosineAnnealingLR extends LRScheduler {
+  /** Half period of the cosine, in epochs. */
   tMax: number;
+  /** Lowest learning rate. */
   etaMin: number;
 
+  /** Cosine annealing from the base lr to etaMin over tMax epochs (torch CosineAnnealingLR). */
   constructor(optimizer: Optimizer, tMax: number, opts: { etaMin?: number; lastEpoch?: number } = {}) {
     super(optimizer, opts.lastEpoch);
     this.tMax = tMax;
@@ -173,8 +185,10 @@ function pyMod(a: number, b: number): number {
 
 /** Sets each group's lr to its initial lr times lrLambda(epoch) (torch.optim.lr_scheduler.LambdaLR). */
 export class LambdaLR extends LRScheduler {
+  /** One factor function per group: lr = baseLr * lambda(epoch). */
   readonly lrLambdas: ((epoch: number) => number)[];
 
+  /** lr = baseLr * lrLambda(epoch), one function or one per group (torch LambdaLR). */
   constructor(optimizer: Optimizer, lrLambda: ((epoch: number) => number) | ((epoch: number) => number)[], opts: { lastEpoch?: number } = {}) {
     super(optimizer, opts.lastEpoch);
     const n = optimizer.paramGroups.length;
@@ -195,9 +209,12 @@ export class LambdaLR extends LRScheduler {
  * (torch.optim.lr_scheduler.SequentialLR), e.g. LinearLR warm-up then cosine.
  */
 export class SequentialLR extends LRScheduler {
+  /** The schedulers run one after another. */
   readonly schedulers: LRScheduler[];
+  /** Epochs at which the next scheduler takes over. */
   readonly milestones: number[];
 
+  /** Runs `schedulers` in turn, switching at each milestone (torch SequentialLR). */
   constructor(optimizer: Optimizer, schedulers: LRScheduler[], milestones: readonly number[], opts: { lastEpoch?: number } = {}) {
     super(optimizer, -1);
     schedulers.forEach((s, i) => {
@@ -222,6 +239,7 @@ export class SequentialLR extends LRScheduler {
     return this.groupLrs();
   }
 
+  /** Steps the scheduler in charge at this epoch. */
   override step(): void {
     this.lastEpoch++;
     const idx = bisectRight(this.milestones, this.lastEpoch);
@@ -231,10 +249,12 @@ export class SequentialLR extends LRScheduler {
     this.lastLr = scheduler.getLastLr();
   }
 
+  /** This scheduler's state and each child's. */
   override stateDict(): SchedulerStateDict {
     return { last_epoch: this.lastEpoch, _milestones: [...this.milestones], _last_lr: [...this.lastLr], _schedulers: this.schedulers.map((s) => s.stateDict()) };
   }
 
+  /** Restores stateDict()'s output. */
   override loadStateDict(sd: SchedulerStateDict): void {
     if (typeof sd.last_epoch === 'number') this.lastEpoch = sd.last_epoch;
     if (Array.isArray(sd._last_lr)) this.lastLr = [...(sd._last_lr as number[])];

@@ -3,11 +3,17 @@ import { Optimizer, f32, type ParamGroup, type ParamGroupInput } from './optimiz
 
 /** Options of {@link Adam} and {@link AdamW} (each may be overridden per parameter group). */
 export interface AdamOptions {
+  /** Learning rate. Default 1e-3. */
   lr?: number;
+  /** Coefficients of the running averages of the gradient and its square. Default [0.9, 0.999]. */
   betas?: [number, number];
+  /** Added to the denominator. Default 1e-8. */
   eps?: number;
+  /** Weight decay: L2 in Adam, decoupled in AdamW. Default 0 (AdamW 1e-2). */
   weightDecay?: number;
+  /** Use the maximum of past squared-gradient averages (AMSGrad). Default false. */
   amsgrad?: boolean;
+  /** Ascend the objective. Default false. */
   maximize?: boolean;
 }
 

@@ -4,28 +4,41 @@ import { zeroGrads } from '../module.js';
 
 /** Hyper-parameters a group may carry (each optimizer reads its own). */
 export interface GroupOptions {
+  /** Learning rate. */
   lr?: number;
+  /** SGD momentum factor. Default 0. */
   momentum?: number;
+  /** SGD dampening of the momentum buffer. Default 0. */
   dampening?: number;
+  /** L2 penalty (AdamW: decoupled weight decay). Default 0 (AdamW 0.01). */
   weightDecay?: number;
+  /** SGD Nesterov momentum. Default false. */
   nesterov?: boolean;
+  /** Ascend the objective instead of descending. Default false. */
   maximize?: boolean;
+  /** Adam's running-average coefficients. Default [0.9, 0.999]. */
   betas?: [number, number];
+  /** Adam's denominator term. Default 1e-8. */
   eps?: number;
+  /** Adam's AMSGrad variant. Default false. */
   amsgrad?: boolean;
   /** Set by the first LR scheduler: the lr it started from. */
   initialLr?: number;
+  /** Other options, kept as given (PyTorch keeps unknown group keys too). */
   [option: string]: unknown;
 }
 
 /** A parameter group as passed in: params plus overrides of the optimizer's defaults. */
 export interface ParamGroupInput extends GroupOptions {
+  /** The parameters this group updates. */
   params: Iterable<Tensor>;
 }
 
 /** A parameter group as the optimizer holds it: every option filled in. */
 export interface ParamGroup extends GroupOptions {
+  /** The parameters this group updates. */
   params: Tensor[];
+  /** The group's current learning rate (schedulers change it). */
   lr: number;
 }
 
@@ -38,7 +51,9 @@ export type ParamState = Record<string, Tensor | number>;
  * index lists and option names in PyTorch's snake_case.
  */
 export interface OptimizerStateDict {
+  /** Per-parameter state, keyed by the parameter's index across groups. */
   state: Record<number, ParamState>;
+  /** Each group's options, with `params` as indices. */
   param_groups: Record<string, unknown>[];
 }
 
@@ -52,11 +67,14 @@ const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperC
  * allocates nothing that outlives it.
  */
 export abstract class Optimizer {
+  /** The options groups fall back to. */
   readonly defaults: GroupOptions;
+  /** The parameter groups, in the order given. */
   readonly paramGroups: ParamGroup[] = [];
   /** Per-parameter state, created on a parameter's first update. */
   readonly state = new Map<Tensor, ParamState>();
 
+  /** `params` is a list of tensors (one group) or of groups with their own options. */
   constructor(params: Iterable<Tensor> | Iterable<ParamGroupInput>, defaults: GroupOptions) {
     this.defaults = defaults;
     const list = [...params] as (Tensor | ParamGroupInput)[];

@@ -3,11 +3,17 @@ import { Optimizer, f32, type ParamGroup, type ParamGroupInput } from './optimiz
 
 /** Options of {@link SGD} (each may be overridden per parameter group). */
 export interface SGDOptions {
+  /** Learning rate (required, as torch.optim.SGD). */
   lr: number;
+  /** Momentum factor. Default 0. */
   momentum?: number;
+  /** Dampening of the momentum buffer. Default 0. */
   dampening?: number;
+  /** L2 penalty added to the gradient. Default 0. */
   weightDecay?: number;
+  /** Nesterov momentum (needs momentum > 0 and dampening 0). Default false. */
   nesterov?: boolean;
+  /** Ascend the objective. Default false. */
   maximize?: boolean;
 }
 
@@ -21,6 +27,7 @@ export interface SGDOptions {
  *     p -= lr * d
  */
 export class SGD extends Optimizer {
+  /** Parameters (or groups with their own options) and the defaults, as torch.optim.SGD. */
   constructor(params: Iterable<Tensor> | Iterable<ParamGroupInput>, opts: SGDOptions) {
     const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false, maximize = false } = opts;
     if (lr === undefined || lr < 0) throw new KilnError('SGD', `Invalid learning rate: ${lr}`);
