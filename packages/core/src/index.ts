@@ -117,5 +117,5 @@ export {
   type QConvWeight,
 } from './quantized/index.js';
 export type { QuantEpilogue } from './backend.js';
-export { autocast, autocastScope, isAutocastEnabled, type AutocastOptions } from './autocast/autocast.js';
+export { autocast, autocastScope, isAutocastEnabled, type AutocastOptions, type AutocastHandle } from './autocast/autocast.js';
 export { AUTOCAST_POLICY, type CastPolicy } from './autocast/policy.js';

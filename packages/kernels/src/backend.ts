@@ -161,7 +161,17 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     }
   }
 
-  memory(): { bytesInUse: number; bytesPooled: number; buffersAllocated: number; peakBytesInUse: number } {
+  /** Pool statistics; peakBytesInUse is the storage pool's high-water mark since resetPeakMemory(). */
+  memory(): {
+    /** Bytes of storage buffers held by live tensors. */
+    bytesInUse: number;
+    /** Bytes of free buffers kept for reuse (storage and staging). */
+    bytesPooled: number;
+    /** Buffers ever created (storage and staging). */
+    buffersAllocated: number;
+    /** The storage pool's high-water mark since resetPeakMemory(). */
+    peakBytesInUse: number;
+  } {
   /** Pool statistics; peakBytesInUse is the storage pool's high-water mark since resetPeakMemory(). */
     /** Bytes of storage buffers held by live tensors. */
     /** Bytes of free buffers kept for reuse (storage and staging). */

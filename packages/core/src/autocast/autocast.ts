@@ -73,7 +73,7 @@ export function autocast<T>(fn: () => T, opts: AutocastOptions = {}): T {
  * handle is disposed (`using _ = autocastScope();`). Scopes must be
  * disposed in reverse order of creation.
  */
-export function autocastScope(opts: AutocastOptions = {}): Disposable & { dispose(): void } {
+export function autocastScope(opts: AutocastOptions = {}): AutocastHandle {
   const prev = enter(opts);
   const mine = state;
   let open = true;
@@ -84,6 +84,12 @@ export function autocastScope(opts: AutocastOptions = {}): Disposable & { dispos
     state = prev;
   };
   return { dispose, [Symbol.dispose]: dispose };
+}
+
+/** What {@link autocastScope} returns: dispose it (or let `using` do so) to end the scope. */
+export interface AutocastHandle extends Disposable {
+  /** Ends the scope, restoring the autocast state it replaced. */
+  dispose(): void;
 }
 
 const isFloatTensor = (t: unknown): t is Tensor => {

@@ -58,6 +58,7 @@ export class FunctionCtx {
 /** A backward's answer: one gradient per argument of apply (null for none), or a lone tensor for a one-argument function. */
 export type FunctionGrads = Tensor | null | readonly (Tensor | null)[];
 
+/** The shape of a Function subclass's static forward. */
 type ForwardOf = (ctx: FunctionCtx, ...args: never[]) => Tensor | readonly Tensor[];
 type ArgsOf<F> = F extends (ctx: FunctionCtx, ...args: infer A) => unknown ? A : never;
 
@@ -102,7 +103,10 @@ export class Function {
   }
 
   /** Runs forward and records the function on the autograd tape; returns what forward returns. */
-  static apply<C extends { forward: ForwardOf }>(this: C, ...args: ArgsOf<C['forward']>): ReturnType<C['forward']> {
+  static apply<C extends {
+    /** The subclass's forward. */
+    forward: ForwardOf;
+  }>(this: C, ...args: ArgsOf<C['forward']>): ReturnType<C['forward']> {
     const cls = this as unknown as typeof Function;
     const name = `${cls.name}Backward`;
     for (const a of args as unknown[]) if (isTensor(a)) a._checkAlive(cls.name);

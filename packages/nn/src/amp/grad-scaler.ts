@@ -30,10 +30,15 @@ export interface GradScalerOptions {
 
 /** A GradScaler's state in PyTorch's layout (GradScaler.state_dict()). */
 export interface GradScalerStateDict {
+  /** The current scale. */
   scale: number;
+  /** Factor of each growth. */
   growth_factor: number;
+  /** Factor of each backoff. */
   backoff_factor: number;
+  /** Clean steps in a row before a growth. */
   growth_interval: number;
+  /** Clean steps since the last growth or backoff. */
   _growth_tracker: number;
 }
 
@@ -68,6 +73,7 @@ export class GradScaler {
   private readonly enabled: boolean;
   private perOptimizer = new Map<Optimizer, OptimizerState>();
 
+  /** A scaler with PyTorch's defaults unless `opts` says otherwise. */
   constructor(opts: GradScalerOptions = {}) {
     this.scaleValue = f32(opts.initScale ?? 2 ** 16);
     this.growthFactor = opts.growthFactor ?? 2;
