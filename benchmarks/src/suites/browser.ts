@@ -25,6 +25,7 @@ const gemmAtol = (n: number) => 4 * Math.sqrt(n) * n * 2 ** -24 * 4;
 
 const sig = (x: number) => Number(x.toPrecision(3));
 
+/** Runs the browser cases and emits one line each (suite 'browser', peer 'tfjs' = TF.js WebGPU in the same page). */
 export async function browserSuite(bench: Bench): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-bench-browser-'));
   let chromium: Awaited<ReturnType<typeof launchChromium>> | null = null;
