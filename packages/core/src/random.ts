@@ -8,6 +8,7 @@ import { KilnError } from './errors.js';
 export class Generator {
   private s = new Uint32Array(4);
 
+  /** A generator seeded with `seed` (the same seed gives the same draws). */
   constructor(seed = 0x2545f491) {
     this.manualSeed(seed);
   }

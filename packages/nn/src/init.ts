@@ -110,8 +110,11 @@ export function ones_(t: Tensor): Tensor {
 export interface KaimingOptions {
   /** Negative slope of the rectifier after this layer (leaky_relu only). */
   a?: number;
+  /** Which fan the variance is preserved for. Default 'fan_in'. */
   mode?: FanMode;
+  /** The activation the gain is computed for. Default 'leaky_relu'. */
   nonlinearity?: Nonlinearity;
+  /** The generator to draw from. Default: the global one. */
   generator?: Generator;
 }
 

@@ -14,7 +14,9 @@ export interface StateDictOptions {
 
 /** What loadStateDict returns (PyTorch's _IncompatibleKeys); both empty under strict loading. */
 export interface LoadResult {
+  /** Keys the module has that the state dict lacked. */
   missingKeys: string[];
+  /** Keys of the state dict the module does not have. */
   unexpectedKeys: string[];
 }
 
@@ -23,6 +25,7 @@ export interface LoadResult {
  * mismatch at once, worded as PyTorch's RuntimeError.
  */
 export class StateDictError extends KilnError {
+  /** Always 'StateDictError'. */
   override name = 'StateDictError';
   constructor(
     moduleName: string,

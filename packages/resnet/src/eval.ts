@@ -3,7 +3,9 @@ import type { Module } from '@kiln/nn';
 
 /** One evaluation batch: images [B, 3, H, W] and their class ids. */
 export interface EvalBatch {
+  /** The input batch, [B, 3, H, W]. */
   images: Tensor;
+  /** The true class of each image, [B]. */
   labels: Tensor | ArrayLike<number>;
 }
 

@@ -10,8 +10,10 @@ import type { ResNet, ResNetFeatures } from './model/resnet.js';
  * are the backbone's under `backbone.`.
  */
 export class FeatureExtractor extends Module {
+  /** The ResNet whose pooled features are returned (its fc is not run). */
   declare backbone: ResNet;
 
+  /** Wraps `backbone` without copying it. */
   constructor(backbone: ResNet) {
     super();
     this.backbone = backbone;

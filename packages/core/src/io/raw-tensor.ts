@@ -33,8 +33,11 @@ export type RawArray =
 
 /** A dense, contiguous, row-major tensor on plain typed arrays: what the readers return and the writer takes. */
 export interface RawTensor {
+  /** The file's element type. */
   dtype: RawDType;
+  /** Sizes of each dim. */
   shape: number[];
+  /** The elements, row-major, in the dtype's array type. */
   data: RawArray;
 }
 

@@ -13,16 +13,21 @@ export type Pair = number | readonly [number, number];
 
 /** Options of conv2d, as torch.nn.functional.conv2d. */
 export interface Conv2dOptions {
+  /** Step of the kernel window. Default 1. */
   stride?: Pair;
   /** Ints, or 'valid' (none) / 'same' (output size = input size; stride 1 only). */
   padding?: Pair | 'same' | 'valid';
+  /** Spacing between kernel taps. Default 1. */
   dilation?: Pair;
+  /** Channel groups. Default 1. */
   groups?: number;
 }
 
 /** Epilogue fused into the convolution (inference fast path). */
 export interface ConvEpilogue {
+  /** Added to the output before the ReLU (the ResNet shortcut), same shape as the output. */
   residual?: Tensor;
+  /** Applies max(0, .) last. */
   relu?: boolean;
 }
 

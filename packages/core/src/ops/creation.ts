@@ -8,9 +8,11 @@ import { defaultGenerator, type Generator } from '../random.js';
 
 /** Options every creation function takes. */
 export interface TensorOptions {
+  /** Element type. Default float32 (full() of a boolean value: bool). */
   dtype?: DType;
   /** Backend name ('cpu', 'webgpu'); defaults to the default backend. */
   device?: string;
+  /** Record operations on this tensor for autograd. Default false. */
   requiresGrad?: boolean;
 }
 
@@ -159,6 +161,7 @@ export function eye(n: number, m = n, opts?: TensorOptions): Tensor {
 
 /** Options of the random creation functions. */
 export interface RandomOptions extends TensorOptions {
+  /** The seeded generator to draw from. Default: the global one (manualSeed). */
   generator?: Generator;
 }
 

@@ -16,11 +16,13 @@ export interface NllOptions {
   weight?: Tensor | null;
   /** Targets equal to this contribute nothing (default -100). */
   ignoreIndex?: number;
+  /** 'mean' (default), 'sum' or 'none'. */
   reduction?: Reduction;
 }
 
 /** Options of crossEntropy: nllLoss's plus label smoothing. */
 export interface CrossEntropyOptions extends NllOptions {
+  /** Mass moved from the target class to a uniform distribution, 0..1. Default 0. */
   labelSmoothing?: number;
 }
 

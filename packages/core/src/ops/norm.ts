@@ -12,12 +12,15 @@ import { tracedAs, untraced } from './trace.js';
 
 /** Options of batchNorm, as torch.nn.functional.batch_norm. */
 export interface BatchNormOptions {
+  /** Per-channel scale [C] (gamma), or none. */
   weight?: Tensor | null;
+  /** Per-channel shift [C] (beta), or none. */
   bias?: Tensor | null;
   /** Batch statistics (true) or running statistics (false). */
   training?: boolean;
   /** Running-stat update factor; null means a cumulative average (PyTorch's momentum=None, needs numBatchesTracked). */
   momentum?: number | null;
+  /** Added to the variance before the square root. Default 1e-5. */
   eps?: number;
   /** Batches seen so far, for momentum=null (cumulative moving average). */
   numBatchesTracked?: number;

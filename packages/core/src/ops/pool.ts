@@ -12,8 +12,11 @@ import { traceOp } from './trace.js';
 export interface Pool2dOptions {
   /** Defaults to the kernel size. */
   stride?: Pair | null;
+  /** Implicit padding on each side. Default 0. */
   padding?: Pair;
+  /** Spacing between window taps (max pooling). Default 1. */
   dilation?: Pair;
+  /** Rounds the output size up (a last partial window). Default false. */
   ceilMode?: boolean;
   /** avgPool2d: count zero padding in the divisor (default true). */
   countIncludePad?: boolean;

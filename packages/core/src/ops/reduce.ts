@@ -87,7 +87,9 @@ export function mean(x: Tensor, dim?: Dims, keepdim = false): Tensor {
 
 /** Max and argmax along one dim, as torch.max(x, dim). */
 export interface ValuesIndices {
+  /** The extreme values. */
   values: Tensor;
+  /** Their int32 indices along the reduced dim. */
   indices: Tensor;
 }
 
@@ -155,8 +157,11 @@ export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
 
 /** Options of var/std, as PyTorch's (`unbiased` is the older spelling of correction=1). */
 export interface VarOptions {
+  /** Older spelling: true is correction 1, false correction 0. */
   unbiased?: boolean;
+  /** Subtracted from N in the divisor (1: Bessel's correction, the default). */
   correction?: number;
+  /** Keep reduced dims as size 1. Default false. */
   keepdim?: boolean;
 }
 

@@ -12,9 +12,13 @@ import type { Tensor } from '../tensor.js';
 
 /** One op as a tracer sees it: name, inputs (tensors or plain values), attributes and outputs. */
 export interface TracedOp {
+  /** The op's name, as the user called it (conv2d, linear, batchNorm, ...). */
   op: string;
+  /** Tensors and plain values, in the op's argument order. */
   inputs: readonly unknown[];
+  /** The op's options (stride, dim, eps, ...). */
   attrs: Record<string, unknown>;
+  /** The tensors it produced. */
   outputs: readonly unknown[];
 }
 

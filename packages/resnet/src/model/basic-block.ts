@@ -47,16 +47,24 @@ export function noGradNeeded(m: Module, x: Tensor): boolean {
 export class BasicBlock extends Module {
   /** Output channels per `planes` (1 for BasicBlock, 4 for Bottleneck). */
   static readonly expansion = 1;
+  /** First 3x3 convolution (carries the stride). */
   declare conv1: Conv2d;
+  /** Batch norm after conv1. */
   declare bn1: BatchNorm2d;
+  /** The ReLU used after bn1 and after the residual add. */
   declare relu: ReLU;
+  /** Second 3x3 convolution. */
   declare conv2: Conv2d;
+  /** Batch norm after conv2. */
   declare bn2: BatchNorm2d;
+  /** 1x1 conv + batch norm on the shortcut when the shape changes, else null. */
   declare downsample: Sequential | null;
+  /** Stride of conv1 (and of the downsample). */
   readonly stride: number;
   /** Take the fused path in eval mode when no gradient is needed (default true). */
   fuseInference = true;
 
+  /** torchvision's BasicBlock(inplanes, planes, stride, downsample). */
   constructor(inPlanes: number, planes: number, stride = 1, downsample: Sequential | null = null, device?: string) {
     super();
     this.conv1 = conv3x3(inPlanes, planes, stride, device);

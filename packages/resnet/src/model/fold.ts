@@ -18,7 +18,9 @@ import type { BatchNorm2d, Conv2d } from '@kiln/nn';
 
 /** A conv with its BatchNorm folded in: what the fused forward passes to conv2d. */
 export interface FoldedConv {
+  /** The conv weight scaled by gamma / sqrt(var + eps), per output channel. */
   weight: Tensor;
+  /** The folded bias: beta - mean * gamma / sqrt(var + eps) (plus the conv bias scaled the same way, when there is one). */
   bias: Tensor;
 }
 

@@ -51,14 +51,23 @@ export interface ResNetFeatures {
  * {@link setFuseInference}(false) to run layer by layer (both match PyTorch).
  */
 export class ResNet extends Module {
+  /** The 7x7 stride-2 stem convolution. */
   declare conv1: Conv2d;
+  /** The stem's batch norm. */
   declare bn1: BatchNorm2d;
+  /** The stem's ReLU. */
   declare relu: ReLU;
+  /** The 3x3 stride-2 stem max pool. */
   declare maxpool: MaxPool2d;
+  /** Stage 1: 64 channels at stride 4. */
   declare layer1: Sequential;
+  /** Stage 2: 128 channels at stride 8. */
   declare layer2: Sequential;
+  /** Stage 3: 256 channels at stride 16. */
   declare layer3: Sequential;
+  /** Stage 4: 512 channels at stride 32. */
   declare layer4: Sequential;
+  /** Global average pooling to 1x1. */
   declare avgpool: AdaptiveAvgPool2d;
   /** The classifier; replace it for transfer learning (`model.fc = new Linear(512, 10)`). */
   declare fc: Module;
@@ -70,6 +79,7 @@ export class ResNet extends Module {
   checkpointMode: CheckpointMode;
   private inplanes = 64;
 
+  /** A ResNet of BasicBlocks with `layers` blocks per stage (resnet18: [2, 2, 2, 2]), initialised as torchvision's unless skipInit. */
   constructor(layers: readonly [number, number, number, number], opts: ResNetOptions = {}) {
     super();
     const device = opts.device;

@@ -42,6 +42,7 @@ export interface DecodeOptions {
 
 /** A decoded image and the container it came from. */
 export interface DecodedImage extends RgbImage {
+  /** The container the bytes were, recognised by its magic bytes. */
   format: 'png' | 'jpeg';
 }
 

@@ -6,7 +6,9 @@ import { FormatError } from '@kiln/core';
  * transforms see after `Image.open(f).convert('RGB')`.
  */
 export interface RgbImage {
+  /** Pixels per row. */
   width: number;
+  /** Rows. */
   height: number;
   /** `width * height * 3` bytes, R G B per pixel. */
   data: Uint8Array;

@@ -15,7 +15,9 @@ import {
 
 /** A CHW (or NCHW) float32 image tensor on a plain array, ready for `fromArray(data, shape)`. */
 export interface ImageTensor {
+  /** The values, row-major. */
   data: Float32Array;
+  /** [3, H, W], or [N, 3, H, W] for a batch. */
   shape: number[];
 }
 
@@ -25,7 +27,9 @@ export interface PreprocessOptions extends DecodeOptions {
   resizeSize?: number;
   /** CenterCrop size. Default 224. */
   cropSize?: number;
+  /** Per-channel mean subtracted. Default ImageNet's [0.485, 0.456, 0.406]. */
   mean?: readonly number[];
+  /** Per-channel std divided by. Default ImageNet's [0.229, 0.224, 0.225]. */
   std?: readonly number[];
 }
 
@@ -46,7 +50,9 @@ export function preprocessImage(input: Uint8Array | RgbImage, opts: PreprocessOp
 export interface TrainPreprocessOptions extends DecodeOptions, RandomResizedCropOptions {
   /** Probability of the horizontal flip. Default 0.5. */
   flipProbability?: number;
+  /** Per-channel mean subtracted. Default ImageNet's [0.485, 0.456, 0.406]. */
   mean?: readonly number[];
+  /** Per-channel std divided by. Default ImageNet's [0.229, 0.224, 0.225]. */
   std?: readonly number[];
 }
 

@@ -14,6 +14,7 @@ export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.
 
 /** A source of uniform random numbers in [0, 1), e.g. core's seeded RNG. */
 export interface Rng {
+  /** A uniform draw in [0, 1) (Math.random works; tests pass seeded ones). */
   random(): number;
 }
 
@@ -131,16 +132,23 @@ export function toTensorNormalize(
 
 /** A crop box as torchvision's `get_params` returns it: (i, j, h, w). */
 export interface CropBox {
+  /** Row of the crop's top edge. */
   top: number;
+  /** Column of the crop's left edge. */
   left: number;
+  /** Crop height in pixels. */
   height: number;
+  /** Crop width in pixels. */
   width: number;
 }
 
 /** Options for {@link randomResizedCrop}; defaults are torchvision's. */
 export interface RandomResizedCropOptions {
+  /** Output size, one number for a square or [h, w]. Default 224. */
   size?: number | readonly [number, number];
+  /** Range of the crop's area as a fraction of the image's. Default [0.08, 1]. */
   scale?: readonly [number, number];
+  /** Range of the crop's aspect ratio (w/h). Default [3/4, 4/3]. */
   ratio?: readonly [number, number];
 }
 
