@@ -57,8 +57,8 @@ type Mat = number[][];
  * the points are 0, -1, 1, 1/2, -2, infinity (Barabasz et al., "Error
  * analysis and improving the accuracy of Winograd convolution", 2020), not
  * Lavin & Gray's 0, +-1, +-2: in float32 over K = 64..512 channels their
- * worst error is 2.7x smaller (winograd-error.test.ts: 0.21 -> 0.076 of the
- * conv tolerance), which is what keeps a whole ResNet18 fine-tuning step
+ * worst error is 2.7x smaller (winograd-error.test.ts: 0.21 -> 0.076 of a
+ * flat 1e-4 conv tolerance), which is what keeps a whole ResNet18 fine-tuning step
  * within its gradient tolerance (tests/resnet.parity.test.ts failed with the
  * standard points). Derived with the Toom-Cook construction (A^T from the
  * points' powers, G = point powers / prod(p_j - p_l), B^T solved so that
