@@ -1,6 +1,8 @@
 /**
  * @kiln/core — tensors, autograd, the backend interface and the CPU
  * reference backend. PyTorch's API in camelCase.
+ *
+ * @packageDocumentation
  */
 export { Tensor, type NestedList } from './tensor.js';
 export type { DType, TypedArray, TensorValues } from './dtype.js';

@@ -20,8 +20,11 @@ import { BackendError, type BackendStorage, type DType } from '@kiln/core';
 export class GPUStorage implements BackendStorage {
   /** False after release(); guards against use-after-release. */
   live = true;
+  /** A storage of `size` elements of `dtype` in `buffer` (the backend's alloc makes these). */
   constructor(
+    /** Number of elements. */
     readonly size: number,
+    /** Element type. */
     readonly dtype: DType,
     /** The pooled buffer; its byteLength is the bucket size (>= 4 * size). */
     readonly buffer: GPUBuffer,

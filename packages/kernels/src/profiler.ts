@@ -8,9 +8,11 @@
 
 /** Time spent in one kernel over a profiled region. */
 export interface KernelTime {
+  /** The kernel family's label, e.g. 'gemm', 'unary.exp'. */
   kernel: string;
   /** Total milliseconds over all of its dispatches. */
   ms: number;
+  /** Number of dispatches. */
   count: number;
 }
 

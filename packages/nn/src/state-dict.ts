@@ -27,9 +27,12 @@ export interface LoadResult {
 export class StateDictError extends KilnError {
   /** Always 'StateDictError'. */
   override name = 'StateDictError';
+  /** The error loadStateDict (strict) throws, with PyTorch's message. */
   constructor(
     moduleName: string,
+    /** Keys the module has that the state dict lacked. */
     readonly missingKeys: string[],
+    /** Keys of the state dict the module does not have. */
     readonly unexpectedKeys: string[],
     /** One line per problem, as PyTorch's error_msgs. */
     readonly errorMessages: string[],

@@ -60,7 +60,9 @@ export class Node {
   constructor(
     /** PyTorch-style name, e.g. `MulBackward0`. */
     readonly name: string,
+    /** Where each input's gradient goes (null for inputs that need none). */
     readonly next: Edge[],
+    /** The backward formula: output gradient and saved tensors to input gradients. */
     readonly backwardFn: BackwardFn,
     saved: Tensor[],
     hooks: SavedTensorHooks | null = null,

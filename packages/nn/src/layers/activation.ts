@@ -3,6 +3,7 @@ import { Module } from '../module.js';
 
 /** max(x, 0) elementwise (torch.nn.ReLU); `inplace` overwrites the input. */
 export class ReLU extends Module {
+  /** Overwrite the input instead of allocating. */
   readonly inplace: boolean;
 
   /** `new ReLU()`, `new ReLU({ inplace: true })` or `new ReLU(true)`. */

@@ -54,6 +54,7 @@ export class MaxPool2d extends Module {
 
 /** Options of {@link AvgPool2d}. */
 export interface AvgPool2dOptions {
+  /** Defaults to kernelSize. */
   stride?: Pair | null;
   /** Implicit padding on each side. Default 0. */
   padding?: Pair;

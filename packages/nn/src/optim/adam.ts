@@ -34,6 +34,7 @@ export class Adam extends Optimizer {
   /** AdamW decays the weights directly instead of through the gradient. */
   protected readonly decoupledWeightDecay: boolean = false;
 
+  /** Parameters (or groups with their own options) and the defaults, as torch.optim.Adam. */
   constructor(params: Iterable<Tensor> | Iterable<ParamGroupInput>, opts: AdamOptions = {}, weightDecayDefault = 0) {
     const o: Required<AdamOptions> = {
       lr: opts.lr ?? 1e-3,
@@ -95,6 +96,7 @@ export class Adam extends Optimizer {
 export class AdamW extends Adam {
   protected override readonly decoupledWeightDecay: boolean = true;
 
+  /** As Adam's, with weight decay 1e-2 by default, applied to the weights directly (torch.optim.AdamW). */
   constructor(params: Iterable<Tensor> | Iterable<ParamGroupInput>, opts: AdamOptions = {}) {
     super(params, opts, 1e-2);
   }

@@ -20,9 +20,11 @@ import { FormatError } from '@kiln/core';
 
 /** A Python callable the allow-list exposes to REDUCE. */
 export interface PyCallable {
+  /** Marks the value as a callable the unpickler may apply. */
   readonly kind: 'callable';
   /** `module.name`, for error messages. */
   readonly qualname: string;
+  /** Applies it to the pickle's arguments. */
   call(args: unknown[]): unknown;
 }
 
