@@ -10,6 +10,7 @@ import { KilnError } from '@kiln/core';
  * count of one entry (Python's `1.0` versus `1`).
  */
 export interface PruneFraction {
+  /** The fraction in [0, 1]. */
   readonly fraction: number;
 }
 

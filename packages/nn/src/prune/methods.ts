@@ -48,6 +48,7 @@ export interface UnstructuredOptions {
 /** Prunes the `amount` entries of smallest |value| (torch.nn.utils.prune.L1Unstructured). */
 export class L1Unstructured extends HostPruningMethod {
   static override readonly PRUNING_TYPE: PruningType = 'unstructured';
+  /** How much this method prunes (see {@link PruneAmount}). */
   readonly amount: PruneAmount;
   constructor(options: UnstructuredOptions) {
     super();
@@ -78,7 +79,9 @@ export interface RandomOptions {
  */
 export class RandomUnstructured extends HostPruningMethod {
   static override readonly PRUNING_TYPE: PruningType = 'unstructured';
+  /** How much this method prunes (see {@link PruneAmount}). */
   readonly amount: PruneAmount;
+  /** Where the random draws come from. */
   readonly generator: Generator;
   constructor(options: UnstructuredOptions & RandomOptions) {
     super();
@@ -131,8 +134,11 @@ export interface LnStructuredOptions {
  */
 export class LnStructured extends HostPruningMethod {
   static override readonly PRUNING_TYPE: PruningType = 'structured';
+  /** How much this method prunes (see {@link PruneAmount}). */
   readonly amount: PruneAmount;
+  /** The norm ranking the slices (p; Infinity / -Infinity for max / min |x|). */
   readonly n: number;
+  /** The dim whose slices are pruned. */
   readonly dim: number;
   constructor(options: LnStructuredOptions) {
     super();
@@ -165,8 +171,11 @@ export interface RandomStructuredOptions extends RandomOptions {
 /** Prunes `amount` whole slices along `dim` chosen at random (torch.nn.utils.prune.RandomStructured), from Kiln's seeded generator. */
 export class RandomStructured extends HostPruningMethod {
   static override readonly PRUNING_TYPE: PruningType = 'structured';
+  /** How much this method prunes (see {@link PruneAmount}). */
   readonly amount: PruneAmount;
+  /** The dim whose slices are pruned. */
   readonly dim: number;
+  /** Where the random draws come from. */
   readonly generator: Generator;
   constructor(options: RandomStructuredOptions) {
     super();

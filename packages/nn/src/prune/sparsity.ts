@@ -8,7 +8,9 @@ import { pruningHookOf } from './base.js';
 export interface TensorSparsity {
   /** Dotted name as in the state dict of the unpruned model, e.g. `layer1.0.conv1.weight`. */
   name: string;
+  /** Elements of the tensor. */
   numel: number;
+  /** Elements equal to 0. */
   zeros: number;
   /** zeros / numel (0 for an empty tensor). */
   fraction: number;
@@ -16,6 +18,7 @@ export interface TensorSparsity {
 
 /** What {@link sparsity} returns; `toString()` gives the tutorial's lines. */
 export interface SparsityReport {
+  /** One entry per tensor, in module order. */
   tensors: TensorSparsity[];
   /** Over every tensor of the report together. */
   global: { numel: number; zeros: number; fraction: number };

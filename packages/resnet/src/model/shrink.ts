@@ -52,8 +52,9 @@ async function zeroChannels(m: Module, name: string): Promise<boolean[]> {
 export interface ShrinkResult {
   /** Inner channels kept per block, e.g. `{ 'layer1.0': 45, ... }`. */
   widths: Record<string, number>;
-  /** Parameters before and after (PyTorch's sum of numel). */
+  /** Parameters before shrinking (PyTorch's sum of numel). */
   parametersBefore: number;
+  /** Parameters after shrinking. */
   parametersAfter: number;
 }
 
