@@ -62,7 +62,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   private destroyed = false;
 
   /** Wraps an acquired device; initWebGPU() does this and registers the result. */
-  constructor(readonly device: GPUDevice, readonly info: AdapterInfo, options: WebGPUBackendOptions = {}) {
+  constructor(/** The device every kernel runs on. */ readonly device: GPUDevice, /** What the adapter is and can do. */ readonly info: AdapterInfo, options: WebGPUBackendOptions = {}) {
     this.runtime = new Runtime(device, options);
     this.gemmOption = options.gemm;
     const tuning = this.resolve(requestedStrategy(options.strategy));

@@ -30,7 +30,7 @@ export interface AdapterInfo {
   subgroupMaxSize?: number;
 }
 
-/** Options for {@link acquireDevice}. */
+/** Device options of initWebGPU(): which adapter, and Dawn's flags in Node. */
 export interface DeviceOptions {
   /** GPURequestAdapterOptions.powerPreference. */
   powerPreference?: GPUPowerPreference;

@@ -57,6 +57,7 @@ export class Node {
   /** Set by retainGrad(): the output tensor whose `.grad` is filled. */
   retainTarget: WeakRef<Tensor> | null = null;
 
+  /** A node for one op's output; ops create these through core's finish step. */
   constructor(
     /** PyTorch-style name, e.g. `MulBackward0`. */
     readonly name: string,

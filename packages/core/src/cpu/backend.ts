@@ -44,7 +44,8 @@ export class CpuBackend implements Backend<CpuStorage> {
   readSync(storage: CpuStorage, offset: number, length: number): TypedArray {
     return storage.data.slice(offset, offset + length);
   }
-  memory() {
+  /** Bytes held by live host arrays; nothing is pooled (the garbage collector frees them). */
+  memory(): { /** Bytes held by live storages. */ bytesInUse: number; /** Always 0. */ bytesPooled: number; /** Arrays ever allocated. */ buffersAllocated: number } {
     // Host arrays are garbage-collected, not pooled.
     return { bytesInUse: this.bytesInUse, bytesPooled: 0, buffersAllocated: this.allocated };
   }

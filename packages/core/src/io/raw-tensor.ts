@@ -132,7 +132,7 @@ const INT32_MAX = 2n ** 31n - 1n;
  *   the tensor, never a silent wrap-around; read such files with `keepDtype`.
  * - int32, int8, uint8, bool and float32 pass through unchanged.
  */
-export function widenToKiln(t: RawTensor, op: string, key: string): RawTensor & { dtype: KilnDType } {
+export function widenToKiln(t: RawTensor, op: string, key: string): RawTensor & { /** A dtype Kiln tensors have. */ dtype: KilnDType } {
   const { shape } = t;
   switch (t.dtype) {
     case 'float32':

@@ -42,7 +42,7 @@ export class MaxPool2d extends Module {
     this.ceilMode = opts.ceilMode ?? false;
   }
 
-  override forward(x: Tensor): Tensor | { values: Tensor; indices: Tensor } {
+  override forward(x: Tensor): Tensor | { /** The pooled maxima. */ values: Tensor; /** Their flat input-plane indices (int32). */ indices: Tensor } {
     const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode };
     return this.returnIndices ? maxPool2dWithIndices(x, this.kernelSize, o) : maxPool2d(x, this.kernelSize, o);
   }

@@ -63,7 +63,7 @@ const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperC
 /**
  * Base of the optimizers (torch.optim.Optimizer): parameter groups with
  * per-group options, per-parameter state, zeroGrad, stateDict. Subclasses
- * implement {@link updateGroup}, run under noGrad and tidy so an update
+ * implement `updateGroup(group)`, run under noGrad and tidy so an update
  * allocates nothing that outlives it.
  */
 export abstract class Optimizer {
