@@ -94,7 +94,7 @@ export interface QuantEpilogue<S extends BackendStorage = BackendStorage> {
   bColSum: View<S>;
   /** float32 [N]: the per-column multiplier. */
   scale: View<S>;
-  /** [N]: float32 for a float out; int32 or float32 for a quantized out. */
+  /** Shape [N]. float32 for a float out; int32 or float32 for a quantized out. */
   bias?: View<S>;
   /** The zero point of an int8/uint8 out. */
   outZeroPoint?: number;

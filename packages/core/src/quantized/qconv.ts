@@ -16,9 +16,13 @@ import { quantizedMatmul } from './qmatmul.js';
 
 /** Geometry of a quantized conv (groups 1, as every ResNet conv). */
 export interface QConvGeometry {
+  /** Kernel height and width. */
   kernel: [number, number];
+  /** Stride along height and width. */
   stride: [number, number];
+  /** Zero padding (in real values: the input zero point) along height and width. */
   padding: [number, number];
+  /** Dilation along height and width. */
   dilation: [number, number];
 }
 

@@ -17,10 +17,15 @@ export interface QuantizedMatmulOptions {
   bColSum: Tensor;
   /** float32 [N]: per-output-column multiplier (a_scale * b_scale[n], divided by the output scale when requantizing). */
   scale: Tensor;
-  /** [N]: float32 added after scaling (float output; a quantized output in its units), or int32 added to the accumulator (quantized output). */
+  /** Shape [N]. float32 added after scaling (float output; a quantized output in its units), or int32 added to the accumulator (quantized output). */
   bias?: Tensor;
   /** 'float32', or the int8/uint8 output's dtype and zero point. */
-  out: 'float32' | { dtype: 'int8' | 'uint8'; zeroPoint: number };
+  out: 'float32' | {
+    /** The integer output dtype. */
+    dtype: 'int8' | 'uint8';
+    /** The output zero point. */
+    zeroPoint: number;
+  };
   /** Fused ReLU (on a quantized output: clamp at the zero point). */
   relu?: boolean;
 }

@@ -42,8 +42,26 @@ export function checkQDtype(op: string, dtype: unknown): QDType {
 
 /** Per-tensor or per-channel quantization parameters. Scales are doubles, as PyTorch keeps them. */
 export type QParams =
-  | { kind: 'per_tensor'; scale: number; zeroPoint: number }
-  | { kind: 'per_channel'; scales: readonly number[]; zeroPoints: readonly number[]; axis: number };
+  /** One scale and zero point for the whole tensor. */
+  | {
+    /** Discriminant. */
+    kind: 'per_tensor';
+    /** The scale. */
+    scale: number;
+    /** The zero point. */
+    zeroPoint: number;
+  }
+  /** One scale and zero point per slice along `axis`. */
+  | {
+    /** Discriminant. */
+    kind: 'per_channel';
+    /** One scale per slice along `axis`. */
+    scales: readonly number[];
+    /** One zero point per slice along `axis`. */
+    zeroPoints: readonly number[];
+    /** The channel axis. */
+    axis: number;
+  };
 
 /**
  * A quantized tensor: the integers (`intRepr()`), their dtype and how to map
@@ -160,7 +178,14 @@ export class QTensor {
   }
 
   /** The per-channel parameters as host arrays (scales as doubles). */
-  perChannelParams(): { scales: readonly number[]; zeroPoints: readonly number[]; axis: number } {
+  perChannelParams(): {
+    /** Scales (doubles). */
+    scales: readonly number[];
+    /** Zero points. */
+    zeroPoints: readonly number[];
+    /** The channel axis. */
+    axis: number;
+  } {
     return this.perChannel('perChannelParams');
   }
 
@@ -174,6 +199,7 @@ export class QTensor {
     this.dispose();
   }
 
+  /** A one-line description: shape, dtype, scheme, device. */
   toString(): string {
     return `QTensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, qscheme=${this.qscheme()}, device=${this.device})`;
   }

@@ -17,7 +17,10 @@ type GView = View<GPUStorage>;
  * Test/benchmark hook: `dot` forces an inner-product path ('bits' runs
  * anywhere; 'dot4'/'unpack' need packed_4x8_integer_dot_product).
  */
-export const int8GemmOverride: { dot?: Int8Gemm['dot'] } = {};
+export const int8GemmOverride: {
+  /** The forced path; unset: the device's best. */
+  dot?: Int8Gemm['dot'];
+} = {};
 
 /** The inner product the int8 GEMM uses on this device. */
 export function int8DotPath(ctx: OpContext): Int8Gemm['dot'] {

@@ -15,12 +15,15 @@ import { chooseQuantizationParams, quantRange } from './qparams.js';
 
 /** A Linear layer with int8 weights and dynamically quantized uint8 activations; forward takes and returns float32. */
 export class DynamicQuantizedLinear extends Module {
+  /** Size of each input sample's last dim. */
   readonly inFeatures: number;
+  /** Size of each output sample's last dim. */
   readonly outFeatures: number;
   /** The weight dtype (PyTorch's only int8 choice). */
   readonly dtype = 'qint8' as const;
   /** Activations use 0..127 (one bit less), as PyTorch's x86 engines; always true in PyTorch 1.13 (version 4). */
   readonly reduceRange: boolean;
+  /** The int8 weight, its parameters and the bias (state-dict prefix `_packed_params.`). */
   declare _packed_params: LinearPackedParams;
 
   /** From an int8 weight [out, in] (taken over), its parameters, and a float bias (taken over). */

@@ -6,7 +6,7 @@
  */
 import { KilnError, keep, noGrad, tensor, tidy, type QDType, type Tensor } from '@kiln/core';
 import { Module } from '../module.js';
-import { calculateQParams, quantRange } from './qparams.js';
+import { calculateQParams, quantRange, type TensorQParams } from './qparams.js';
 
 /** PyTorch's qscheme names an observer accepts. */
 export type ObserverQScheme = 'per_tensor_affine' | 'per_tensor_symmetric' | 'per_channel_affine' | 'per_channel_symmetric';
@@ -15,34 +15,45 @@ export type ObserverQScheme = 'per_tensor_affine' | 'per_tensor_symmetric' | 'pe
 export interface ObserverOptions {
   /** 'quint8' (activations, default) or 'qint8' (weights). */
   dtype?: QDType;
+  /** Per-tensor or per-channel, affine or symmetric. */
   qscheme?: ObserverQScheme;
   /** One bit less of range (0..127 / -64..63), as x86 engines need for activations. */
   reduceRange?: boolean;
   /** A custom integer range (both or neither). */
   quantMin?: number;
+  /** The custom range's top (with quantMin). */
   quantMax?: number;
 }
 
 /** Quantization parameters on the host (scales as doubles of the float32 values, as PyTorch's float()). */
 export interface HostQParams {
+  /** One scale per tensor (length 1) or per channel. */
   scales: number[];
+  /** One zero point per tensor or per channel. */
   zeroPoints: number[];
   /** The channel axis of per-channel parameters; -1 for per-tensor. */
   axis: number;
+  /** The quantized dtype. */
   dtype: QDType;
+  /** The scheme. */
   qscheme: ObserverQScheme;
 }
 
 /** What every observer has: a forward that records and returns its input, and its parameters. */
 export abstract class ObserverBase extends Module {
+  /** The quantized dtype the parameters are for. */
   readonly dtype: QDType;
+  /** PyTorch's qscheme. */
   readonly qscheme: ObserverQScheme;
+  /** Whether the range is one bit short (x86 activations). */
   readonly reduceRange: boolean;
-  /** The integer range parameters map onto. */
+  /** The lowest integer the parameters map onto. */
   readonly quantMin: number;
+  /** The highest integer the parameters map onto. */
   readonly quantMax: number;
   private readonly customRange: boolean;
 
+  /** Checks the options; `defaultScheme` is the subclass's qscheme when none is given. */
   constructor(opts: ObserverOptions = {}, defaultScheme: ObserverQScheme) {
     super();
     this.dtype = opts.dtype ?? 'quint8';
@@ -73,7 +84,7 @@ export abstract class ObserverBase extends Module {
   abstract get calibrated(): boolean;
 
   /** Scale (float32) and zero point (int32) tensors from the recorded range (PyTorch's calculate_qparams). */
-  calculateQparams(): { scale: Tensor; zeroPoint: Tensor } {
+  calculateQparams(): TensorQParams {
     if (!this.calibrated) {
       throw new KilnError('calculateQparams', `${this.constructor.name} has not observed any data: run calibration batches through the prepared model before convert()`);
     }
@@ -108,9 +119,12 @@ function setBuffer(m: Module, name: string, value: Tensor): void {
  * per-tensor affine by default, per-tensor symmetric for weights.
  */
 export class MinMaxObserver extends ObserverBase {
+  /** The smallest value seen (0-d; +inf before any data). */
   declare min_val: Tensor;
+  /** The largest value seen (0-d; -inf before any data). */
   declare max_val: Tensor;
 
+  /** A per-tensor observer (affine by default). */
   constructor(opts: ObserverOptions = {}) {
     super(opts, 'per_tensor_affine');
     if (this.qscheme.startsWith('per_channel')) throw new KilnError('MinMaxObserver', `expected a per-tensor qscheme, got ${this.qscheme}; use PerChannelMinMaxObserver`);
@@ -118,6 +132,7 @@ export class MinMaxObserver extends ObserverBase {
     this.registerBuffer('max_val', tensor(-Infinity));
   }
 
+  /** True once forward() has seen data. */
   get calibrated(): boolean {
     return this._observed;
   }
@@ -151,8 +166,10 @@ export class MinMaxObserver extends ObserverBase {
 
 /** Exponential moving average of batch min/max (torch.ao.quantization.MovingAverageMinMaxObserver). */
 export class MovingAverageMinMaxObserver extends MinMaxObserver {
+  /** Weight of each new batch's min/max (PyTorch's averaging_constant, default 0.01). */
   readonly averagingConstant: number;
 
+  /** A moving-average per-tensor observer. */
   constructor(opts: ObserverOptions & { averagingConstant?: number } = {}) {
     super(opts);
     this.averagingConstant = opts.averagingConstant ?? 0.01;
@@ -166,11 +183,15 @@ export class MovingAverageMinMaxObserver extends MinMaxObserver {
 
 /** Per-channel running min/max along `chAxis` (torch.ao.quantization.PerChannelMinMaxObserver); per-channel affine by default. */
 export class PerChannelMinMaxObserver extends ObserverBase {
+  /** The channel axis (PyTorch's ch_axis, default 0). */
   readonly chAxis: number;
+  /** Per-channel minima. */
   declare min_val: Tensor;
+  /** Per-channel maxima. */
   declare max_val: Tensor;
   private _observed = false;
 
+  /** A per-channel observer along `chAxis`. */
   constructor(opts: ObserverOptions & { chAxis?: number } = {}) {
     super(opts, 'per_channel_affine');
     if (this.qscheme.startsWith('per_tensor')) throw new KilnError('PerChannelMinMaxObserver', `expected a per-channel qscheme, got ${this.qscheme}`);
@@ -179,10 +200,12 @@ export class PerChannelMinMaxObserver extends ObserverBase {
     this.registerBuffer('max_val', tensor([]));
   }
 
+  /** The channel axis. */
   override get axis(): number {
     return this.chAxis;
   }
 
+  /** True once forward() has seen data. */
   get calibrated(): boolean {
     return this._observed;
   }

@@ -19,7 +19,9 @@ import { loadOwnEntries } from '../state-dict.js';
 
 /** Host copy of a packed weight's quantization parameters. */
 export interface WeightQParams {
+  /** Weight scales (doubles of the float32 values). */
   scales: number[];
+  /** Weight zero points (0). */
   zeroPoints: number[];
   /** 0 for per-channel (output channels), -1 for per-tensor. */
   axis: number;
@@ -27,12 +29,19 @@ export interface WeightQParams {
 
 /** The int8 weight, its parameters and the bias of a quantized Linear; see the file comment for its state-dict keys. */
 export class LinearPackedParams extends Module {
+  /** int8 [out, in]: the integer weight. */
   declare weight: Tensor;
+  /** float32 [1] or [out]: the weight scale(s). */
   declare weight_scale: Tensor;
+  /** int32 [1] or [out]: the weight zero point(s), always 0. */
   declare weight_zero_point: Tensor;
+  /** float32 [out], or null. */
   declare bias: Tensor | null;
+  /** @internal int8 [out, in rounded up to 4]: what the GEMM reads. */
   declare _packed: Tensor;
+  /** @internal int32 [out]: row sums of the weight. */
   declare _col_sum: Tensor;
+  /** @internal float32 [out]: the per-output-column weight scale. */
   declare _scale_vec: Tensor;
   /** The weight's parameters on the host (what qScale()/qPerChannelScales() report). */
   qparams: WeightQParams;

@@ -38,6 +38,20 @@ function diffOver(hi: Tensor, lo: Tensor, d: number): Tensor {
   return q.add(rem.div(d));
 }
 
+/** Quantization parameters as device tensors. */
+export interface TensorQParams {
+  /** float32 scale(s). */
+  scale: Tensor;
+  /** int32 zero point(s) (integer-valued float32 in {@link DynamicQParams}). */
+  zeroPoint: Tensor;
+}
+
+/** A dynamic activation's parameters: float32 [1] scale, its float32 reciprocal, integer-valued float32 [1] zero point. */
+export interface DynamicQParams extends TensorQParams {
+  /** 1 / scale in float32, what the quantizer multiplies by. */
+  inv: Tensor;
+}
+
 /**
  * PyTorch's ChooseQuantizationParams(min, max, qmin, qmax) for a dynamic
  * activation (preserve_sparsity and power-of-two scales off): the range is
@@ -48,7 +62,7 @@ function diffOver(hi: Tensor, lo: Tensor, d: number): Tensor {
  * tensors; returns float32 [1] scale, its float32 reciprocal and the
  * integer-valued float32 [1] zero point. Inside `tidy`.
  */
-export function chooseQuantizationParams(min: Tensor, max: Tensor, qmin: number, qmax: number): { scale: Tensor; inv: Tensor; zeroPoint: Tensor } {
+export function chooseQuantizationParams(min: Tensor, max: Tensor, qmin: number, qmax: number): DynamicQParams {
   let lo = min.minimum(0);
   let hi = max.maximum(0);
   const n = qmax - qmin;
@@ -86,7 +100,7 @@ export function chooseQuantizationParams(min: Tensor, max: Tensor, qmin: number,
  */
 export function calculateQParams(
   min: Tensor, max: Tensor, qmin: number, qmax: number, symmetric: boolean, dtype: QDType, customRange: boolean,
-): { scale: Tensor; zeroPoint: Tensor } {
+): TensorQParams {
   const minNeg = min.minimum(0);
   const maxPos = max.maximum(0);
   if (symmetric) {

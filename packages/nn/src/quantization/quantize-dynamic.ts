@@ -9,10 +9,13 @@ import { DynamicQuantizedLinear } from './dynamic-linear.js';
 import { MinMaxObserver, PerChannelMinMaxObserver, type ObserverBase } from './observer.js';
 import { copyModuleTree, replaceModules } from './clone.js';
 
+/** A Module subclass (its constructor). */
+export type ModuleClass = abstract new (...args: never[]) => Module;
+
 /** Options of {@link quantizeDynamic}, as quantize_dynamic's qconfig_spec / dtype. */
 export interface QuantizeDynamicOptions {
   /** Module classes to quantize (PyTorch's `{nn.Linear}`); Kiln supports Linear. Default [Linear]. */
-  types?: (abstract new (...args: never[]) => Module)[];
+  types?: ModuleClass[];
   /** Weight dtype: 'qint8' (PyTorch's float16 option is not offered). */
   dtype?: string;
   /** Weight observer scheme: 'per_tensor' (PyTorch's default_dynamic_qconfig) or 'per_channel' (per_channel_dynamic_qconfig). */

@@ -6,7 +6,9 @@ import type { Module } from '../module.js';
 export interface SizeRow {
   /** Module path ('' for the whole model). */
   module: string;
+  /** State-dict bytes of the float model (or module). */
   floatBytes: number;
+  /** State-dict bytes of the quantized one. */
   quantizedBytes: number;
   /** floatBytes / quantizedBytes. */
   ratio: number;

@@ -13,12 +13,19 @@ import { resnet18, type ResNet, type ResNetOptions } from '../model/resnet.js';
 
 /** torchvision's QuantizableBasicBlock: BasicBlock whose shortcut add + ReLU is `add_relu.addRelu(out, identity)`. */
 export class QuantizableBasicBlock extends Module {
+  /** The first conv (ConvReLU2d after fuseModel, QuantizedConv2d after convert). */
   declare conv1: Module;
+  /** Batch norm (Identity after fuseModel). */
   declare bn1: Module;
+  /** ReLU (Identity after fuseModel). */
   declare relu: Module;
+  /** The second conv. */
   declare conv2: Module;
+  /** Batch norm (Identity after fuseModel). */
   declare bn2: Module;
+  /** The shortcut conv + bn, or null. */
   declare downsample: Sequential | null;
+  /** The residual add + ReLU, observed and quantized as one op. */
   declare add_relu: quantization.FloatFunctional;
 
   /** Takes over a BasicBlock's layers (same tensors, same state-dict keys). */
@@ -51,18 +58,31 @@ export class QuantizableBasicBlock extends Module {
 
 /** torchvision's QuantizableResNet: quant -> ResNet (blocks with add_relu) -> dequant. */
 export class QuantizableResNet extends Module {
+  /** Quantizes the input (QuantStub, Quantize after convert). */
   declare quant: quantization.QuantStub;
+  /** The first conv (ConvReLU2d after fuseModel, QuantizedConv2d after convert). */
   declare conv1: Module;
+  /** Batch norm (Identity after fuseModel). */
   declare bn1: Module;
+  /** ReLU (Identity after fuseModel). */
   declare relu: Module;
+  /** Stem max pooling. */
   declare maxpool: Module;
+  /** Stage 1 (64 channels). */
   declare layer1: Sequential;
+  /** Stage 2 (128 channels). */
   declare layer2: Sequential;
+  /** Stage 3 (256 channels). */
   declare layer3: Sequential;
+  /** Stage 4 (512 channels). */
   declare layer4: Sequential;
+  /** Global average pooling. */
   declare avgpool: Module;
+  /** Flatten before fc. */
   declare flatten: Module;
+  /** The classifier. */
   declare fc: Module;
+  /** Dequantizes the logits (DeQuantStub, DeQuantize after convert). */
   declare dequant: quantization.DeQuantStub;
 
   /** Takes over a ResNet's layers, replacing each BasicBlock with a {@link QuantizableBasicBlock}. */

@@ -19,7 +19,9 @@ import { QFunctional, QuantizedConv2d, QuantizedFlatten, QuantizedLinear, Quanti
 
 /** Observer factories for activations and weights (torch.ao.quantization.QConfig). */
 export interface QConfig {
+  /** Builds the observer of one layer's output. */
   activation: () => ObserverBase;
+  /** Builds the observer that quantizes one layer's weight. */
   weight: () => ObserverBase;
 }
 
@@ -29,12 +31,15 @@ export interface QConfig {
  * parity tests share with PyTorch.
  */
 export const minMaxQConfig: QConfig = {
+  /** Builds the observer of one layer's output. */
   activation: () => new MinMaxObserver({ dtype: 'quint8', qscheme: 'per_tensor_affine', reduceRange: true }),
+  /** Builds the observer that quantizes one layer's weight. */
   weight: () => new PerChannelMinMaxObserver({ dtype: 'qint8', qscheme: 'per_channel_symmetric', chAxis: 0 }),
 };
 
 /** Options of {@link prepare}. */
 export interface PrepareOptions {
+  /** Observer factories; default {@link minMaxQConfig}. */
   qconfig?: QConfig;
   /** Insert observers in this model instead of a copy. Default false. */
   inplace?: boolean;

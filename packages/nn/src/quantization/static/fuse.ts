@@ -17,6 +17,7 @@ import { copyModuleTree } from '../clone.js';
 
 /** A Conv2d followed by ReLU, quantized as one layer (torch.ao.nn.intrinsic.ConvReLU2d; children '0' and '1'). */
 export class ConvReLU2d extends Sequential {
+  /** Wraps a conv and its ReLU. */
   constructor(conv: Conv2d, relu: ReLU) {
     super(conv, relu);
   }

@@ -19,23 +19,32 @@ function expectQ(op: string, x: unknown): QTensor {
 
 /** Per-output-channel symmetric int8 weight: its integers [O, ...] and scales. */
 export interface QuantizedWeight {
+  /** int8 integers, output channels first. */
   ints: Tensor;
+  /** Per-output-channel scales (zero points are 0). */
   scales: number[];
 }
 
 /** A quantized Conv2d, with ReLU fused when `relu` (torch's QuantizedConv2d / QuantizedConvReLU2d). */
 export class QuantizedConv2d extends Module {
   /** @internal */ readonly _w: QConvWeight;
+  /** Input channels. */
   readonly inChannels: number;
+  /** Output channels. */
   readonly outChannels: number;
 
+  /** Builds the layer from its quantized weight / observed output parameters. */
   constructor(
     weight: QuantizedWeight,
+    /** The float bias per output channel, or null. */
     readonly biasValues: number[] | null,
+    /** Kernel, stride, padding, dilation. */
     readonly geometry: QConvGeometry,
-    /** Output scale and zero point. */
+    /** Output scale. */
     readonly scale: number,
+    /** Output zero point. */
     readonly zeroPoint: number,
+    /** ReLU fused (QuantizedConvReLU2d). */
     readonly relu: boolean,
   ) {
     super();
@@ -67,12 +76,27 @@ export class QuantizedConv2d extends Module {
 
 /** A statically quantized Linear: quint8 in, quint8 out (torch's QuantizedLinear). */
 export class QuantizedLinear extends Module {
+  /** @internal int8 [out, in rounded up to 4]. */
   declare _packed: Tensor;
+  /** @internal int32 [out] row sums. */
   declare _col_sum: Tensor;
+  /** Input features. */
   readonly inFeatures: number;
+  /** Output features. */
   readonly outFeatures: number;
 
-  constructor(weight: QuantizedWeight, readonly biasValues: number[] | null, readonly scale: number, readonly zeroPoint: number, readonly relu = false) {
+  /** Builds the layer from its quantized weight / observed output parameters. */
+  constructor(
+    weight: QuantizedWeight,
+    /** The float bias per output feature, or null. */
+    readonly biasValues: number[] | null,
+    /** Output scale. */
+    readonly scale: number,
+    /** Output zero point. */
+    readonly zeroPoint: number,
+    /** ReLU fused. */
+    readonly relu = false,
+  ) {
     super();
     this.outFeatures = weight.ints.shape[0]!;
     this.inFeatures = weight.ints.shape[1]!;
@@ -114,7 +138,13 @@ export class QuantizedLinear extends Module {
 
 /** The quantized residual add, `addRelu` / `add` on QTensors with the observed output scale (torch's QFunctional). */
 export class QFunctional extends Module {
-  constructor(readonly scale: number, readonly zeroPoint: number) {
+  /** With the observed output scale and zero point. */
+  constructor(
+    /** Output scale. */
+    readonly scale: number,
+    /** Output zero point. */
+    readonly zeroPoint: number,
+  ) {
     super();
   }
 
@@ -153,7 +183,22 @@ export class QFunctional extends Module {
 
 /** Pooling applied to the integers (max is order-preserving; averages round to the nearest integer); scale and zero point carry over. */
 export class QuantizedPool2d extends Module {
-  constructor(readonly kind: 'max' | 'adaptiveAvg', readonly options: { kernelSize?: number | [number, number]; stride?: number | [number, number]; padding?: number | [number, number]; outputSize?: [number, number] }) {
+  /** Pooling of `kind` with the float module's geometry. */
+  constructor(
+    /** Max pooling or adaptive average pooling. */
+    readonly kind: 'max' | 'adaptiveAvg',
+    /** The float module's geometry. */
+    readonly options: {
+      /** Max pooling window. */
+      kernelSize?: number | [number, number];
+      /** Max pooling stride. */
+      stride?: number | [number, number];
+      /** Max pooling padding. */
+      padding?: number | [number, number];
+      /** Adaptive pooling output size. */
+      outputSize?: [number, number];
+    },
+  ) {
     super();
   }
 

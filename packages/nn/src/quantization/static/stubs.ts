@@ -49,7 +49,13 @@ export class FloatFunctional extends Module {
 
 /** The quantized QuantStub: quantizes float input to quint8 with fixed scale / zero point (torch's Quantize module). */
 export class Quantize extends Module {
-  constructor(readonly scale: number, readonly zeroPoint: number) {
+  /** Quantizes with this scale and zero point (from the QuantStub's observer). */
+  constructor(
+    /** The quantized input's scale. */
+    readonly scale: number,
+    /** The quantized input's zero point. */
+    readonly zeroPoint: number,
+  ) {
     super();
   }
 
