@@ -23,8 +23,8 @@ import * as pool from './ops/pool.js';
 import * as norm from './ops/norm.js';
 import { anyPacked, isPacked, packHost, packedRange, storageBytes, withWords } from './ops/packed.js';
 import { gemmInt8 } from './ops/matmul-int8.js';
-
 import { copyHalf, halfHostBytes, halfRange } from './ops/half.js';
+
 type GView = View<GPUStorage>;
 
 /** Options of {@link WebGPUBackend}. */
@@ -121,14 +121,14 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     if (data.length !== storage.size) {
       throw new BackendError('write', `expected ${storage.size} elements for a ${storage.dtype} storage, got ${data.length}`);
     }
-    if (isPacked(storage.dtype)) {
-      const packed = packHost(data);
-      this.runtime.write(storage.buffer, packed, packed.length);
     if (storage.dtype === 'float16') {
       const bytes = halfHostBytes(data as Uint16Array);
       this.runtime.write(storage.buffer, bytes, bytes.length);
       return;
     }
+    if (isPacked(storage.dtype)) {
+      const packed = packHost(data);
+      this.runtime.write(storage.buffer, packed, packed.length);
       return;
     }
     const words = data instanceof Float32Array || data instanceof Int32Array ? data : Int32Array.from(data);
@@ -140,14 +140,14 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     if (offset < 0 || length < 0 || offset + length > storage.size) {
       throw new BackendError('read', `range [${offset}, ${offset + length}) outside a storage of ${storage.size} elements`);
     }
-    if (isPacked(storage.dtype)) {
-      const r = packedRange(offset, length);
-      const bytes = await this.runtime.read(storage.buffer, r.start, r.bytes);
     if (storage.dtype === 'float16') {
       const r = halfRange(offset, length);
       const bytes = await this.runtime.read(storage.buffer, r.start, r.bytes);
       return new Uint16Array(bytes, r.skip * 2, length);
     }
+    if (isPacked(storage.dtype)) {
+      const r = packedRange(offset, length);
+      const bytes = await this.runtime.read(storage.buffer, r.start, r.bytes);
       const Ctor = storage.dtype === 'int8' ? Int8Array : Uint8Array;
       return new Ctor(bytes, r.skip, length);
     }
@@ -172,11 +172,6 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     /** The storage pool's high-water mark since resetPeakMemory(). */
     peakBytesInUse: number;
   } {
-  /** Pool statistics; peakBytesInUse is the storage pool's high-water mark since resetPeakMemory(). */
-    /** Bytes of storage buffers held by live tensors. */
-    /** Bytes of free buffers kept for reuse (storage and staging). */
-    /** Buffers ever created (storage and staging). */
-    /** The storage pool's high-water mark since resetPeakMemory(). */
     const s = this.runtime.storagePool;
     const st = this.runtime.stagingPool;
     return { bytesInUse: s.bytesInUse, bytesPooled: s.bytesPooled + st.bytesPooled, buffersAllocated: s.created + st.created, peakBytesInUse: s.peakBytesInUse };
