@@ -9,7 +9,10 @@ export interface DemoOptions {
   epochs?: number;
   /** Epochs of pretraining the backbone. */
   pretrainEpochs?: number;
+  /** Batch size of transfer learning, the from-scratch comparison and the pruning fine-tune. */
   batchSize?: number;
+  /** Batch size of pretraining. */
+  pretrainBatchSize?: number;
   /** Square input size the 28×28 images are upscaled to. */
   imageSize?: number;
   /** Output folder (report, charts, checkpoints, results.json). */
@@ -46,10 +49,11 @@ export type ResolvedOptions = Required<Omit<DemoOptions, 'weights' | 'data'>> & 
 export const DEFAULTS = {
   epochs: 3,
   pretrainEpochs: 2,
-  batchSize: 32,
+  batchSize: 16,
+  pretrainBatchSize: 32,
   imageSize: 32,
   pretrainPerClass: 400,
-  trainPerClass: 60,
+  trainPerClass: 100,
   testPerClass: 100,
   pruneAmount: 0.5,
 } as const;
@@ -59,6 +63,7 @@ export const QUICK = {
   epochs: 2,
   pretrainEpochs: 1,
   batchSize: 16,
+  pretrainBatchSize: 16,
   imageSize: 32,
   pretrainPerClass: 32,
   trainPerClass: 16,
@@ -81,6 +86,7 @@ export function resolveOptions(o: DemoOptions): ResolvedOptions {
     epochs: pick('epochs', o.epochs),
     pretrainEpochs: pick('pretrainEpochs', o.pretrainEpochs),
     batchSize: pick('batchSize', o.batchSize),
+    pretrainBatchSize: pick('pretrainBatchSize', o.pretrainBatchSize),
     imageSize: pick('imageSize', o.imageSize),
     pretrainPerClass: pick('pretrainPerClass', o.pretrainPerClass),
     trainPerClass: pick('trainPerClass', o.trainPerClass),
@@ -94,11 +100,11 @@ export function resolveOptions(o: DemoOptions): ResolvedOptions {
     weights: o.weights,
     data: o.data,
   };
-  for (const k of ['epochs', 'pretrainEpochs', 'batchSize', 'imageSize', 'pretrainPerClass', 'trainPerClass', 'testPerClass'] as const) {
+  for (const k of ['epochs', 'pretrainEpochs', 'batchSize', 'pretrainBatchSize', 'imageSize', 'pretrainPerClass', 'trainPerClass', 'testPerClass'] as const) {
     if (!Number.isInteger(r[k]) || r[k] < 1) throw new DemoError(`--${kebab(k)} must be a positive integer, got ${r[k]}`);
   }
   if (r.imageSize < 32) throw new DemoError(`--image-size must be at least 32 (ResNet18 downsamples by 32), got ${r.imageSize}`);
-  if (r.batchSize < 2) throw new DemoError('--batch-size must be at least 2 (BatchNorm trains on batch statistics)');
+  if (r.batchSize < 2 || r.pretrainBatchSize < 2) throw new DemoError('--batch-size and --pretrain-batch-size must be at least 2 (BatchNorm trains on batch statistics)');
   if (!(r.pruneAmount > 0 && r.pruneAmount < 1)) throw new DemoError(`--prune-amount must be in (0, 1), got ${r.pruneAmount}`);
   if (!['auto', 'webgpu', 'cpu'].includes(r.backend)) throw new DemoError(`--backend must be auto, webgpu or cpu, got '${r.backend}'`);
   return r;

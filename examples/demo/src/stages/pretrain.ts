@@ -27,7 +27,7 @@ function cacheKey(ctx: DemoContext): string {
     perClass: opts.pretrainPerClass,
     testPerClass: opts.testPerClass,
     epochs: opts.pretrainEpochs,
-    batch: opts.batchSize,
+    batch: opts.pretrainBatchSize,
     size: pipe.size,
     crop: pipe.cropScale,
     seed: opts.seed,
@@ -46,8 +46,8 @@ async function trainBackbone(ctx: DemoContext): Promise<{ model: ResNet; result:
   const epochs = await trainModel(model, opt, source.train, source.test, {
     label: 'pretrain',
     epochs: opts.pretrainEpochs,
-    batchSize: opts.batchSize,
-    warmupIters: Math.ceil(source.train.indices.length / opts.batchSize / 2),
+    batchSize: opts.pretrainBatchSize,
+    warmupIters: Math.ceil(source.train.indices.length / opts.pretrainBatchSize / 2),
     pipe,
     rng,
     device,
@@ -86,7 +86,7 @@ export async function pretrainStage(ctx: DemoContext): Promise<Pretrain> {
     // Prove the cached file is what it claims: load it and re-measure its accuracy.
     const model = resnet18({ numClasses: names.length, device: ctx.device });
     await loadWeights(model, pth);
-    const acc = await evaluate(model, ctx.source.test, Math.max(64, opts.batchSize), ctx.pipe, ctx.device, io, 'pretrain eval');
+    const acc = await evaluate(model, ctx.source.test, 64, ctx.pipe, ctx.device, io, 'pretrain eval');
     model.dispose();
     // Another backend may round one near-tie the other way; more than one image means a different model.
     if (Math.abs(Math.round((acc.top1 - result.top1) * acc.count)) > 1) {
