@@ -27,12 +27,12 @@ export {
   setDefaultBackend,
   getDefaultBackend,
 } from './backend.js';
-export { CpuBackend, cpuBackend } from './cpu/backend.js';
+export { CpuBackend, cpuBackend, type CpuMemoryStats } from './cpu/backend.js';
 export { numel, contiguousStrides, broadcastShapes, isContiguous } from './shape.js';
 export { tidy, keep, memory, resetPeakMemoryStats, type MemoryInfo } from './memory.js';
 export { Generator, manualSeed, defaultGenerator, getRngState, setRngState } from './random.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode.js';
-export { Node, type GradHook, type BackwardFn } from './autograd/node.js';
+export { Node, type GradHook, type GradHookHandle, type BackwardFn } from './autograd/node.js';
 export { withTracer, isTracing, untraced, tracedAs, type TracedOp, type Tracer } from './ops/trace.js';
 export type { TensorOrScalar } from './ops/util.js';
 export {
@@ -66,7 +66,7 @@ export { sum, mean, max, min, argmax, argmin, variance as var, std, logsumexp, s
 export { matmul } from './ops/matmul.js';
 export { cat, stack, split, chunk, gather, scatterAdd, indexSelect, indexAdd, pad } from './ops/indexing.js';
 export { conv2d, type Conv2dOptions, type ConvEpilogue, type Pair } from './ops/conv.js';
-export { maxPool2d, maxPool2dWithIndices, avgPool2d, adaptiveAvgPool2d, type Pool2dOptions } from './ops/pool.js';
+export { maxPool2d, maxPool2dWithIndices, avgPool2d, adaptiveAvgPool2d, type Pool2dOptions, type MaxPoolWithIndices } from './ops/pool.js';
 export { batchNorm, type BatchNormOptions } from './ops/norm.js';
 export { nllLoss, crossEntropy, mseLoss, type Reduction, type NllOptions, type CrossEntropyOptions } from './ops/loss.js';
 export { linear, dropout } from './ops/linear.js';
@@ -81,6 +81,7 @@ export {
   shapeSize,
   widenToKiln,
   type KilnDType,
+  type KilnRawTensor,
   type RawArray,
   type RawDType,
   type RawTensor,

@@ -6,7 +6,7 @@ import { AutogradError, DisposedError, KilnError, BackendError, ShapeError } fro
 import { StorageRef } from './storage.js';
 import { isContiguous, numel, contiguousStrides } from './shape.js';
 import { trackTensor, untrackTensor, tidy } from './memory.js';
-import { Node, type GradHook } from './autograd/node.js';
+import { Node, type GradHook, type GradHookHandle } from './autograd/node.js';
 import { needsGrad } from './autograd/record.js';
 import { isTracing, traceAssign } from './ops/trace.js';
 import { runBackward } from './autograd/engine.js';
@@ -360,7 +360,7 @@ export class Tensor {
   }
 
   /** Registers a hook called with this tensor's gradient; returning a tensor replaces it. Returns a remover. */
-  registerHook(hook: GradHook): { /** Unregisters the hook. */ remove(): void } {
+  registerHook(hook: GradHook): GradHookHandle {
     if (!this.requiresGrad) throw new AutogradError('registerHook', "cannot register a hook on a tensor that doesn't require gradient");
     const list = this._gradFn ? this._gradFn.hooks : this._hooks;
     list.push(hook);

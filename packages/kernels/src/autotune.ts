@@ -33,16 +33,21 @@ export interface AutotuneOptions {
 
 /** One tuned shape: the winner and every candidate's time (ms; null: failed the correctness check). */
 export interface TunedConv {
+  /** The fastest candidate that passed the correctness check. */
   route: ConvRoute;
+  /** Each timed candidate's best time in ms (minimum over the runs); null when it failed the correctness check. */
   ms: Partial<Record<ConvRoute, number | null>>;
 }
 
 /** The conv a route is tuned for. */
 export interface ConvShape {
+  /** Which conv is run: the forward conv, or the input gradient of its backward. */
   dir: 'forward' | 'backwardInput';
-  /** x (forward input) shape, w shape, params. */
+  /** The forward input's shape [N, C, H, W]. */
   x: number[];
+  /** The weight's shape [O, C / groups, KH, KW]. */
   w: number[];
+  /** Stride, padding, dilation and groups. */
   p: Conv2dParams;
 }
 
@@ -125,8 +130,16 @@ export function tunedRoute(rt: Runtime, s: ConvShape): ConvRoute {
   return 'table';
 }
 
-/** What the tuner knows for `backend`: tuned shapes (key -> result) and how many are queued. */
-export function autotuneState(backend: WebGPUBackend): { tuned: Record<string, TunedConv>; pending: number } | null {
+/** What {@link autotuneState} returns. */
+export interface AutotuneState {
+  /** Every tuned shape: its key -> the result. */
+  tuned: Record<string, TunedConv>;
+  /** How many shapes are queued for {@link tunePending}. */
+  pending: number;
+}
+
+/** What the tuner knows for `backend`: tuned shapes (key -> result) and how many are queued; null when the tuner is off for it. */
+export function autotuneState(backend: WebGPUBackend): AutotuneState | null {
   const s = states.get(backend.runtime);
   return s ? { tuned: Object.fromEntries(s.tuned), pending: s.pending.size } : null;
 }

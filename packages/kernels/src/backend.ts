@@ -61,8 +61,13 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   private readonly gemmOption?: GemmStrategy;
   private destroyed = false;
 
-  /** Wraps an acquired device; initWebGPU() does this and registers the result. */
-  constructor(/** The device every kernel runs on. */ readonly device: GPUDevice, /** What the adapter is and can do. */ readonly info: AdapterInfo, options: WebGPUBackendOptions = {}) {
+  /**
+   * Wraps an acquired device; initWebGPU() does this and registers the result.
+   * @param device The device every kernel runs on.
+   * @param info What the adapter is and can do.
+   * @param options Strategy overrides and runtime options (see {@link WebGPUBackendOptions}).
+   */
+  constructor(readonly device: GPUDevice, readonly info: AdapterInfo, options: WebGPUBackendOptions = {}) {
     this.runtime = new Runtime(device, options);
     this.gemmOption = options.gemm;
     const tuning = this.resolve(requestedStrategy(options.strategy));

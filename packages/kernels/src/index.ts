@@ -18,7 +18,7 @@ export type { KernelTime } from './profiler.js';
 export type { AdapterMatch, GemmStrategy, KernelStrategy, KernelTuning, StrategyClass, TuningEntry } from './tuning.js';
 export { TUNING_TABLE, chooseTuning } from './tuning.js';
 export { autotuneState, disableAutotune, enableAutotune, queueShape, tunePending } from './autotune.js';
-export type { AutotuneOptions, ConvRoute, ConvShape, TunedConv } from './autotune.js';
+export type { AutotuneOptions, AutotuneState, ConvRoute, ConvShape, TunedConv } from './autotune.js';
 export { int8GemmOverride } from './ops/matmul-int8.js';
 export type { Int8Gemm } from './wgsl/gemm-int8.js';
 

@@ -57,7 +57,7 @@ export interface KernelTuning {
   subgroupSize: number;
   /** Whether ungrouped conv forward runs as im2col + GEMM (else the direct implicit-GEMM kernel). */
   im2col: boolean;
-  /** Largest Winograd tile for 3x3 stride-1 convs (0: never); {@link winogradTile} picks per shape. */
+  /** Largest Winograd tile for 3x3 stride-1 convs (0: never); the internal `winogradTile` picks per shape. */
   winograd: 0 | 2 | 4;
   /** Fewest output tiles (GEMM columns) per transformed-domain GEMM for Winograd to be used. */
   winogradMinTiles: number;
@@ -89,7 +89,7 @@ export interface TuningEntry {
   im2col: boolean;
   /** Largest Winograd tile for 3x3 stride-1 convs (0: never). */
   winograd: 0 | 2 | 4;
-  /** Fewest output tiles per transformed-domain GEMM for Winograd to pay (see {@link winogradTile}). */
+  /** Fewest output tiles per transformed-domain GEMM for Winograd to pay (see the internal `winogradTile`). */
   winogradMinTiles: number;
 }
 

@@ -26,7 +26,10 @@ export interface TensorDerivation {
 }
 
 /** A forward pre-hook built by {@link derivingPreHook}: it carries its {@link TensorDerivation}. */
-export type DerivingPreHook = ForwardPreHook & { readonly derivation: TensorDerivation };
+export interface DerivingPreHook extends ForwardPreHook {
+  /** What the hook derives: the tensor it sets and how. */
+  readonly derivation: TensorDerivation;
+}
 
 /**
  * The forward pre-hook that sets `module[derivation.tensorName]` to its

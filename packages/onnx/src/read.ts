@@ -5,8 +5,11 @@ import { decodeModel, OnnxDataType, type ModelProtoData, type TensorProtoData } 
 
 /** One initializer in Kiln's dtypes (int64 narrowed to int32, as Kiln's weight loaders do). */
 export interface OnnxInitializer {
+  /** The Kiln dtype the data is in. */
   dtype: DType;
+  /** The tensor's shape. */
   shape: number[];
+  /** The elements, row-major. */
   data: TypedArray;
 }
 

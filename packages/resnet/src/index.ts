@@ -12,7 +12,7 @@ export { BasicBlock, conv1x1, conv3x3 } from './model/basic-block.js';
 export { foldConvBn, releaseFolded, canFold, type FoldedConv } from './model/fold.js';
 export { pruneInnerChannels, shrinkInnerChannels, innerWidths, withInnerWidths, type ShrinkResult } from './model/shrink.js';
 export { loadWeights, readWeights, loadRawWeights, detectWeightsFormat, type LoadWeightsOptions, type ReadWeightsOptions, type WeightsFormat } from './model/load-weights.js';
-export { resnetForWeights } from './model/from-weights.js';
+export { resnetForWeights, type ResNetForWeights } from './model/from-weights.js';
 export { freezeBatchNorm, type FreezeBatchNormOptions, type FrozenBatchNorm } from './transfer/index.js';
 export { FeatureExtractor, extractFeatures } from './features.js';
 export { evaluateAccuracy, topkCorrect, type AccuracyResult, type EvalBatch, type EvaluateOptions } from './eval.js';

@@ -37,6 +37,12 @@ export interface MultiOutput {
 /** A hook on a tensor's gradient; returning a tensor replaces the gradient. */
 export type GradHook = (grad: Tensor) => Tensor | void;
 
+/** What Tensor.registerHook returns. */
+export interface GradHookHandle {
+  /** Unregisters the hook. */
+  remove(): void;
+}
+
 /**
  * One recorded op on the autograd tape (PyTorch's grad_fn). It holds the
  * tensors its backward formula needs (each keeps its storage alive and

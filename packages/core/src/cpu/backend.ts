@@ -18,6 +18,16 @@ import {
 } from './pool.js';
 import { cpuBatchNormBackwardInput, cpuBatchNormBackwardReduce, cpuBatchNormStats, cpuChannelAffine } from './norm.js';
 
+/** What {@link CpuBackend.memory} returns. */
+export interface CpuMemoryStats {
+  /** Bytes held by live storages. */
+  bytesInUse: number;
+  /** Always 0: host arrays are garbage-collected, not pooled. */
+  bytesPooled: number;
+  /** Arrays ever allocated. */
+  buffersAllocated: number;
+}
+
 /**
  * The reference backend: every primitive in plain TypeScript loops over
  * host arrays. Readable first; it defines what the fast backends compute.
@@ -45,7 +55,7 @@ export class CpuBackend implements Backend<CpuStorage> {
     return storage.data.slice(offset, offset + length);
   }
   /** Bytes held by live host arrays; nothing is pooled (the garbage collector frees them). */
-  memory(): { /** Bytes held by live storages. */ bytesInUse: number; /** Always 0. */ bytesPooled: number; /** Arrays ever allocated. */ buffersAllocated: number } {
+  memory(): CpuMemoryStats {
     // Host arrays are garbage-collected, not pooled.
     return { bytesInUse: this.bytesInUse, bytesPooled: 0, buffersAllocated: this.allocated };
   }

@@ -123,6 +123,12 @@ export function bitsToFloat32(dtype: 'float16' | 'bfloat16', bits: Uint16Array):
 const INT32_MIN = -(2n ** 31n);
 const INT32_MAX = 2n ** 31n - 1n;
 
+/** A {@link RawTensor} whose dtype Kiln tensors have: what {@link widenToKiln} returns. */
+export interface KilnRawTensor extends RawTensor {
+  /** A dtype Kiln tensors have. */
+  dtype: KilnDType;
+}
+
 /**
  * Narrows a tensor to a dtype Kiln's core holds, the rule every reader applies
  * unless asked to keep file dtypes:
@@ -132,7 +138,7 @@ const INT32_MAX = 2n ** 31n - 1n;
  *   the tensor, never a silent wrap-around; read such files with `keepDtype`.
  * - int32, int8, uint8, bool and float32 pass through unchanged.
  */
-export function widenToKiln(t: RawTensor, op: string, key: string): RawTensor & { /** A dtype Kiln tensors have. */ dtype: KilnDType } {
+export function widenToKiln(t: RawTensor, op: string, key: string): KilnRawTensor {
   const { shape } = t;
   switch (t.dtype) {
     case 'float32':

@@ -61,8 +61,16 @@ function unbatched<T>(x: Tensor, fn: (x4: Tensor) => T, squeeze: (r: T) => T): T
   return tidy(() => squeeze(fn(x.unsqueeze(0))));
 }
 
+/** What {@link maxPool2dWithIndices} returns. */
+export interface MaxPoolWithIndices {
+  /** The pooled maxima. */
+  values: Tensor;
+  /** int32 flat index (h * W + w) of each maximum in its input plane. */
+  indices: Tensor;
+}
+
 /** Max pooling; with returnIndices also the flat (h*W+w) argmax per output. */
-export function maxPool2dWithIndices(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): { /** The pooled maxima. */ values: Tensor; /** int32 flat index (h * W + w) of each maximum in its input plane. */ indices: Tensor } {
+export function maxPool2dWithIndices(x: Tensor, kernel: Pair, opts: Pool2dOptions = {}): MaxPoolWithIndices {
   checkAlive('maxPool2d', x);
   if (x.dim() === 3) return unbatched(x, (x4) => maxPool2dWithIndices(x4, kernel, opts), (r) => ({ values: r.values.squeeze(0), indices: r.indices.squeeze(0) }));
   const { p, outShape } = params('maxPool2d', x, kernel, opts);

@@ -1,4 +1,4 @@
-import { adaptiveAvgPool2d, avgPool2d, maxPool2d, maxPool2dWithIndices, type Pair, type Tensor } from '@kiln/core';
+import { adaptiveAvgPool2d, avgPool2d, maxPool2d, maxPool2dWithIndices, type MaxPoolWithIndices, type Pair, type Tensor } from '@kiln/core';
 import { Module } from '../module.js';
 import { py } from '../repr.js';
 
@@ -42,7 +42,7 @@ export class MaxPool2d extends Module {
     this.ceilMode = opts.ceilMode ?? false;
   }
 
-  override forward(x: Tensor): Tensor | { /** The pooled maxima. */ values: Tensor; /** Their flat input-plane indices (int32). */ indices: Tensor } {
+  override forward(x: Tensor): Tensor | MaxPoolWithIndices {
     const o = { stride: this.stride, padding: this.padding, dilation: this.dilation, ceilMode: this.ceilMode };
     return this.returnIndices ? maxPool2dWithIndices(x, this.kernelSize, o) : maxPool2d(x, this.kernelSize, o);
   }

@@ -12,6 +12,7 @@ export type PruningType = 'unstructured' | 'structured' | 'global';
 
 /** A pruning-method class, as `globalUnstructured` and `apply` take it (PyTorch passes the class too). */
 export interface PruningMethodClass<M extends BasePruningMethod = BasePruningMethod, O = any> {
+  /** Builds an unapplied method from its options. */
   new (options: O): M;
   /** The kind of method, e.g. 'unstructured' (PyTorch's PRUNING_TYPE). */
   readonly PRUNING_TYPE: PruningType;
@@ -117,6 +118,7 @@ export class PruningContainer extends BasePruningMethod {
   /** The methods applied so far, oldest first. */
   readonly methods: BasePruningMethod[] = [];
 
+  /** A container holding `methods`, added in order as by {@link PruningContainer.addPruningMethod}. */
   constructor(...methods: BasePruningMethod[]) {
     super();
     for (const m of methods) this.addPruningMethod(m);

@@ -47,4 +47,4 @@ export {
   isPruned,
   type GlobalOptions,
 } from './functional.js';
-export { sparsity, type SparsityReport, type TensorSparsity } from './sparsity.js';
+export { sparsity, type SparsityReport, type TensorSparsity, type GlobalSparsity } from './sparsity.js';

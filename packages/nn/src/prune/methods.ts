@@ -30,6 +30,7 @@ abstract class HostPruningMethod extends BasePruningMethod {
 export class Identity extends HostPruningMethod {
   static override readonly PRUNING_TYPE: PruningType = 'unstructured';
   protected override readonly readsScores = false;
+  /** The identity method; it takes no options. */
   constructor(_options: Record<string, never> = {}) {
     super();
   }
@@ -50,6 +51,7 @@ export class L1Unstructured extends HostPruningMethod {
   static override readonly PRUNING_TYPE: PruningType = 'unstructured';
   /** How much this method prunes (see {@link PruneAmount}). */
   readonly amount: PruneAmount;
+  /** @throws KilnError when `options.amount` is not a fraction in [0, 1] or a non-negative integer count. */
   constructor(options: UnstructuredOptions) {
     super();
     validateAmount('L1Unstructured', options?.amount);
@@ -83,6 +85,7 @@ export class RandomUnstructured extends HostPruningMethod {
   readonly amount: PruneAmount;
   /** Where the random draws come from. */
   readonly generator: Generator;
+  /** @throws KilnError when `options.amount` is not a fraction in [0, 1] or a non-negative integer count. */
   constructor(options: UnstructuredOptions & RandomOptions) {
     super();
     validateAmount('RandomUnstructured', options?.amount);
@@ -140,6 +143,7 @@ export class LnStructured extends HostPruningMethod {
   readonly n: number;
   /** The dim whose slices are pruned. */
   readonly dim: number;
+  /** @throws KilnError when `options.amount` is not a fraction in [0, 1] or a non-negative integer count, or `options.n` is not 1, 2, p > 0, Infinity, -Infinity or 'fro'. */
   constructor(options: LnStructuredOptions) {
     super();
     validateAmount('LnStructured', options?.amount);
@@ -177,6 +181,7 @@ export class RandomStructured extends HostPruningMethod {
   readonly dim: number;
   /** Where the random draws come from. */
   readonly generator: Generator;
+  /** @throws KilnError when `options.amount` is not a fraction in [0, 1] or a non-negative integer count. */
   constructor(options: RandomStructuredOptions) {
     super();
     validateAmount('RandomStructured', options?.amount);
@@ -209,6 +214,10 @@ export class CustomFromMask extends HostPruningMethod {
   /** The mask given (null when built from host values by globalUnstructured). */
   readonly mask: Tensor | null;
   private hostMask: HostArray | null = null;
+  /**
+   * From `{ mask }` (a Tensor of the pruned tensor's shape), or from `{ hostMask }` (host values, as globalUnstructured builds it).
+   * @throws KilnError when `mask` is not a Tensor.
+   */
   constructor(options: CustomFromMaskOptions | { hostMask: HostArray }) {
     super();
     if ('hostMask' in (options ?? {})) {

@@ -16,12 +16,22 @@ export interface TensorSparsity {
   fraction: number;
 }
 
+/** Zeros over every tensor of a {@link SparsityReport} together. */
+export interface GlobalSparsity {
+  /** Elements of all the tensors. */
+  numel: number;
+  /** Those equal to 0. */
+  zeros: number;
+  /** zeros / numel (0 when there are no elements). */
+  fraction: number;
+}
+
 /** What {@link sparsity} returns; `toString()` gives the tutorial's lines. */
 export interface SparsityReport {
   /** One entry per tensor, in module order. */
   tensors: TensorSparsity[];
   /** Over every tensor of the report together. */
-  global: { numel: number; zeros: number; fraction: number };
+  global: GlobalSparsity;
   /** `Sparsity in conv1.weight: 20.00%` per tensor, then `Global sparsity: 20.00%`. */
   toString(): string;
 }

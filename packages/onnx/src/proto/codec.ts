@@ -27,58 +27,110 @@ export const OnnxAttributeType = {
 
 /** A TensorProto as plain data (raw little-endian bytes in `rawData`). */
 export interface TensorProtoData {
+  /** The tensor's name (an initializer's name is the graph value it feeds). */
   name: string;
+  /** The tensor's shape. */
   dims: number[];
+  /** Its element type, a TensorProto.DataType value (`OnnxDataType` lists those Kiln uses). */
   dataType: number;
+  /** The elements as raw little-endian bytes (how Kiln's exporter writes every tensor). */
   rawData?: Uint8Array;
+  /** The elements of a FLOAT tensor stored in the `float_data` field instead of `rawData`. */
   floatData?: number[];
+  /** The elements of an INT32 (or narrower integer / BOOL / FLOAT16) tensor stored in `int32_data`. */
   int32Data?: number[];
-  int64Data?: (number | { toNumber(): number })[];
+  /** The elements of an INT64 tensor stored in `int64_data`: numbers, or protobufjs Long values. */
+  int64Data?: (number | Int64Value)[];
+}
+
+/** An int64 protobufjs decoded as a Long rather than a number. */
+export interface Int64Value {
+  /** The value as a JavaScript number (exact up to 2^53). */
+  toNumber(): number;
 }
 
 /** An AttributeProto as plain data. */
 export interface AttributeProtoData {
+  /** The attribute's name, e.g. `kernel_shape`. */
   name: string;
+  /** Which field holds the value, an AttributeProto.AttributeType value (`OnnxAttributeType` lists them). */
   type: number;
+  /** The value of an INT attribute. */
   i?: number;
+  /** The value of a FLOAT attribute. */
   f?: number;
+  /** The value of a STRING attribute, as bytes. */
   s?: Uint8Array;
+  /** The value of a TENSOR attribute. */
   t?: TensorProtoData;
+  /** The value of an INTS attribute. */
   ints?: number[];
+  /** The value of a FLOATS attribute. */
   floats?: number[];
 }
 
 /** A NodeProto as plain data. */
 export interface NodeProtoData {
+  /** The node's name, unique within the graph. */
   name: string;
+  /** The ONNX operator, e.g. `Conv`. */
   opType: string;
+  /** The operator set's domain; absent or `''` for the default ONNX domain. */
   domain?: string;
+  /** The names of the graph values the node reads, in the operator's input order. */
   input: string[];
+  /** The names of the graph values the node writes. */
   output: string[];
+  /** The node's attributes. */
   attribute: AttributeProtoData[];
 }
 
 /** A ValueInfoProto for a tensor: element type and dims (a number or a dim_param name). */
 export interface ValueInfoData {
+  /** The graph value's name. */
   name: string;
+  /** Its element type, a TensorProto.DataType value (`OnnxDataType` lists those Kiln uses). */
   elemType: number;
+  /** Its shape: a fixed size, or the name of a symbolic dimension such as `batch`. */
   dims: (number | string)[];
 }
 
 /** A ModelProto as plain data: what the exporter builds and the reader returns. */
 export interface ModelProtoData {
+  /** The ONNX IR version the file declares. */
   irVersion: number;
-  opsetImports: { domain: string; version: number }[];
+  /** The operator sets the graph uses. */
+  opsetImports: OpsetImportData[];
+  /** The name of the tool that wrote the file. */
   producerName: string;
+  /** That tool's version. */
   producerVersion: string;
-  graph: {
-    name: string;
-    nodes: NodeProtoData[];
-    initializers: TensorProtoData[];
-    inputs: ValueInfoData[];
-    outputs: ValueInfoData[];
-    docString?: string;
-  };
+  /** The model's computation graph. */
+  graph: GraphProtoData;
+}
+
+/** An OperatorSetIdProto: one operator set a model imports. */
+export interface OpsetImportData {
+  /** The operator set's domain; `''` for the default ONNX domain. */
+  domain: string;
+  /** The operator set's version (the opset number). */
+  version: number;
+}
+
+/** A GraphProto as plain data. */
+export interface GraphProtoData {
+  /** The graph's name. */
+  name: string;
+  /** Its nodes, in topological order. */
+  nodes: NodeProtoData[];
+  /** Its constant tensors (weights and buffers). */
+  initializers: TensorProtoData[];
+  /** The values the caller feeds. */
+  inputs: ValueInfoData[];
+  /** The values the graph produces. */
+  outputs: ValueInfoData[];
+  /** Free-text documentation stored with the graph. */
+  docString?: string;
 }
 
 let root: protobuf.Root | null = null;

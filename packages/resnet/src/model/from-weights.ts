@@ -18,13 +18,21 @@ function blocksPerStage(keys: Iterable<string>): [number, number, number, number
   return counts;
 }
 
+/** What {@link resnetForWeights} returns. */
+export interface ResNetForWeights {
+  /** The model, its weights not yet loaded. */
+  model: ResNet;
+  /** Its architecture's name: 'resnet18' or 'resnet34'. */
+  arch: string;
+}
+
 /**
  * The BasicBlock ResNet a state dict was saved from (resnet18 or resnet34,
  * any number of classes, read from `fc.weight`) on `device`, built without
  * drawing initial weights (the caller loads these weights into it).
  * @throws KilnError when the keys are not a BasicBlock ResNet's.
  */
-export function resnetForWeights(weights: Map<string, RawTensor>, opts: { device?: string } = {}): { model: ResNet; arch: string } {
+export function resnetForWeights(weights: Map<string, RawTensor>, opts: { device?: string } = {}): ResNetForWeights {
   const layers = blocksPerStage(weights.keys());
   const arch = Object.entries(ARCHS).find(([, l]) => l.every((n, i) => n === layers[i]))?.[0];
   const fc = weights.get('fc.weight');
