@@ -2,4 +2,5 @@
 export declare const REFERENCE_SRC_DIR: string;
 export declare const REFERENCE_CACHE_DIR: string;
 export declare function generatorHash(generatorFile: string): string;
-export declare function referenceProblem(name: string): string | null;
+/** Why the cached outputs of generator `name` in `dir` (default: the shared cache) are unusable, or null when current. */
+export declare function referenceProblem(name: string, dir?: string): string | null;
