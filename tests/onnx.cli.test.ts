@@ -9,20 +9,11 @@ import { noGrad, randn } from '@kiln/core';
 import { loadWeights, resnet18 } from '@kiln/resnet';
 import { readOnnx } from '@kiln/onnx';
 import { describeWhenReady } from '@kiln/test-helpers';
-import { runKiln } from '../packages/resnet/src/cli/program.js';
-import type { CliIO } from '../packages/resnet/src/cli/io.js';
+import { kiln } from '../packages/resnet/test/cli.helpers.js';
 import { RESNET18_PTH } from '../packages/resnet/test/model.helpers.js';
 import { referenceProblem } from '../scripts/reference-cache.mjs';
 import { checkModel, maxAbsDiff, onnxCheckerProblem, opHistogram, runOrt } from '../packages/onnx/test/tools.js';
 
-async function kiln(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (buf: string[]) => ({ write: (s: string | Uint8Array) => (buf.push(String(s)), true) }) as unknown as NodeJS.WritableStream;
-  const io: CliIO = { stdout: sink(out), stderr: sink(err) };
-  const code = await runKiln(argv, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-export-'));
 

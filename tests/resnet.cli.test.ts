@@ -5,18 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { IMAGENET_CATEGORIES } from '@kiln/resnet';
-import { runKiln } from '../packages/resnet/src/cli/program.js';
-import type { CliIO } from '../packages/resnet/src/cli/io.js';
+import { kiln } from '../packages/resnet/test/cli.helpers.js';
 import { BN_CALIBRATION, IMAGES_DIR, RESNET18_PTH, describeResnetReference } from '../packages/resnet/test/model.helpers.js';
 
-async function kiln(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (buf: string[]) => ({ write: (s: string | Uint8Array) => (buf.push(String(s)), true) }) as unknown as NodeJS.WritableStream;
-  const io: CliIO = { stdout: sink(out), stderr: sink(err) };
-  const code = await runKiln(argv, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'kiln-cli-'));
 

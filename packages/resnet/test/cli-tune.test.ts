@@ -6,17 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeWebGPU } from '@kiln/test-helpers';
-import { runKiln } from '../src/cli/program.js';
-import type { CliIO } from '../src/cli/io.js';
+import { kiln } from './cli.helpers.js';
 
-async function kiln(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (buf: string[]) => ({ write: (s: string | Uint8Array) => (buf.push(String(s)), true) }) as unknown as NodeJS.WritableStream;
-  const io: CliIO = { stdout: sink(out), stderr: sink(err) };
-  const code = await runKiln(argv, io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 await describeWebGPU('kiln tune', () => {
   it('tunes every ResNet18 conv shape into the cache; a second run has nothing left to tune', async () => {
