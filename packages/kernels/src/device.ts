@@ -64,7 +64,25 @@ function isNode(): boolean {
   return typeof p?.versions?.node === 'string';
 }
 
-async function nodeGpu(flags: string[]): Promise<GPU> {
+// One dawn.node GPU (a Dawn instance) per set of flags for the whole process.
+// A second instance created after a device of the first was destroyed can
+// abort the process inside Dawn's Vulkan teardown (std::system_error,
+// "Invalid argument"), so a re-init after device loss asks the same
+// instance for a new adapter and device instead.
+const nodeInstances = new Map<string, Promise<GPU>>();
+
+function nodeGpu(flags: string[]): Promise<GPU> {
+  const key = flags.join('\n');
+  let gpu = nodeInstances.get(key);
+  if (!gpu) {
+    gpu = createNodeGpu(flags);
+    nodeInstances.set(key, gpu);
+    gpu.catch(() => nodeInstances.delete(key));
+  }
+  return gpu;
+}
+
+async function createNodeGpu(flags: string[]): Promise<GPU> {
   const env = (globalThis as unknown as { process: { env: Record<string, string | undefined> } }).process.env;
   if (!env.XDG_RUNTIME_DIR) {
     // Dawn warns when XDG_RUNTIME_DIR is unset; any writable directory silences it.
