@@ -38,6 +38,8 @@ export interface ResNetAssets {
   onnxPath: string | null;
   /** 'torch': torchvision's seeded model; 'js-seeded': PyTorch was unavailable. */
   source: 'torch' | 'js-seeded';
+  /** Why PyTorch's assets are missing (null when source is 'torch'): reported in the lines PyTorch's peers would fill. */
+  unavailable: string | null;
 }
 
 const readF32 = (path: string): Float32Array => {
@@ -45,33 +47,84 @@ const readF32 = (path: string): Float32Array => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 };
 
-/** Runs bench_torch.py prepare when the cache is missing or older than the script; false when PyTorch is unavailable. */
-function ensureCache(python: string): boolean {
-  const hash = createHash('sha256').update(readFileSync(SCRIPT)).digest('hex');
-  const stamp = join(CACHE_DIR, 'script.sha256');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === hash) return true;
-  if (!existsSync(python)) return false;
-  log(`preparing ResNet18 assets with ${python} ${SCRIPT} (once)`);
-  const tmp = `${CACHE_DIR}.tmp`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(dirname(CACHE_DIR), { recursive: true });
-  const r = spawnSync(python, [SCRIPT, 'prepare', tmp], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    log(`bench_torch.py prepare failed (${r.status ?? r.error?.message}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
-    rmSync(tmp, { recursive: true, force: true });
-    return false;
+const sleepMs = (ms: number): void => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+};
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-  writeFileSync(join(tmp, 'script.sha256'), hash);
-  rmSync(CACHE_DIR, { recursive: true, force: true });
-  renameSync(tmp, CACHE_DIR);
-  return true;
+};
+
+/**
+ * Takes the cache's lock (an exclusively created file holding our pid), so
+ * two bench runs on one checkout never prepare into the same place: a
+ * concurrent run once removed the other's half-written directory, and that
+ * run fell back to JS-seeded weights with no PyTorch or ONNX Runtime peer.
+ * Waits while a live process holds it; a dead holder's lock is taken over.
+ */
+function lockCache(): () => void {
+  const lock = `${CACHE_DIR}.lock`;
+  mkdirSync(dirname(CACHE_DIR), { recursive: true });
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = Number(readFileSync(lock, 'utf8') || '0');
+    if (holder && !alive(holder)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`${lock} held by process ${holder} for over 10 minutes`);
+    sleepMs(500);
+  }
 }
 
-/** Loads the PyTorch-written assets, or seeds a stand-in in JS when PyTorch is unavailable. */
+/**
+ * Runs bench_torch.py prepare when the cache is missing or older than the
+ * script; returns null when the cache is ready, else why PyTorch's assets
+ * are unavailable.
+ */
+function ensureCache(python: string): string | null {
+  const hash = createHash('sha256').update(readFileSync(SCRIPT)).digest('hex');
+  const stamp = join(CACHE_DIR, 'script.sha256');
+  const ready = () => existsSync(stamp) && readFileSync(stamp, 'utf8') === hash;
+  if (ready()) return null;
+  if (!existsSync(python)) return `${python} not found`;
+  const unlock = lockCache();
+  try {
+    if (ready()) return null; // another run prepared it while we waited
+    log(`preparing ResNet18 assets with ${python} ${SCRIPT} (once)`);
+    const tmp = `${CACHE_DIR}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    const r = spawnSync(python, [SCRIPT, 'prepare', tmp], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      rmSync(tmp, { recursive: true, force: true });
+      return `bench_torch.py prepare failed (${r.status ?? r.error?.message}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`;
+    }
+    writeFileSync(join(tmp, 'script.sha256'), hash);
+    rmSync(CACHE_DIR, { recursive: true, force: true });
+    renameSync(tmp, CACHE_DIR);
+    return null;
+  } finally {
+    unlock();
+  }
+}
+
+/** Loads the PyTorch-written assets, or seeds a stand-in in JS when PyTorch is unavailable (`unavailable` says why). */
 export function loadAssets(python: string): ResNetAssets {
-  if (!ensureCache(python)) {
-    log('PyTorch unavailable: ResNet18 uses JS-seeded weights; the ONNX Runtime and PyTorch peers are skipped');
-    return seededAssets();
+  const unavailable = ensureCache(python);
+  if (unavailable) {
+    log(`PyTorch unavailable (${unavailable}): ResNet18 uses JS-seeded weights; the PyTorch peer and torch's ONNX export are skipped`);
+    return { ...seededAssets(), unavailable };
   }
   const manifest = JSON.parse(readFileSync(join(CACHE_DIR, 'weights.json'), 'utf8')) as { tensors: { name: string; shape: number[]; offset: number }[] };
   const meta = JSON.parse(readFileSync(join(CACHE_DIR, 'meta.json'), 'utf8')) as { inputShape: number[]; labels: number[]; trainLoss: number; sgdLr: number };
@@ -90,6 +143,7 @@ export function loadAssets(python: string): ResNetAssets {
     sgdLr: meta.sgdLr,
     onnxPath: join(CACHE_DIR, 'resnet18.onnx'),
     source: 'torch',
+    unavailable: null,
   };
 }
 
@@ -135,7 +189,7 @@ function seededAssets(): ResNetAssets {
   params.set('fc.bias', { shape: [1000], data: Float32Array.from({ length: 1000 }, () => randn() * 0.02) });
   const input = { shape: [8, 3, 224, 224], data: Float32Array.from({ length: 8 * 3 * 224 * 224 }, randn) };
   const labels = Array.from({ length: 8 }, (_, i) => (i * 137) % 1000);
-  return { params, input, labels, torchLogits: null, torchTrainLoss: null, sgdLr: 0.01, onnxPath: null, source: 'js-seeded' };
+  return { params, input, labels, torchLogits: null, torchTrainLoss: null, sgdLr: 0.01, onnxPath: null, source: 'js-seeded', unavailable: 'not prepared' };
 }
 
 /** The BatchNorm that follows a convolution, by torchvision's naming. */

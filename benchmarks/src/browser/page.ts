@@ -74,7 +74,7 @@ const bench = {
     const host = (name: string): HostTensor => ({ shape: file.tensors.get(name)!.shape, data: file.tensors.get(name)!.data as Float32Array });
     const params = new Map([...file.tensors.keys()].filter((k) => !k.startsWith('bench.')).map((k) => [k, host(k)]));
     const input = host('bench.input');
-    const assets = { params, input, labels: [], torchLogits: null, torchTrainLoss: null, sgdLr: 0, onnxPath: null, source: 'torch' } as ResNetAssets;
+    const assets = { params, input, labels: [], torchLogits: null, torchTrainLoss: null, sgdLr: 0, onnxPath: null, source: 'torch', unavailable: null } as ResNetAssets;
     const per = input.data.length / input.shape[0]!;
     const x = fromArray(input.data.subarray(0, batch * per), [batch, ...input.shape.slice(1)], { device: 'webgpu' });
     const model = new KilnResNet18Eval(assets, 'webgpu');

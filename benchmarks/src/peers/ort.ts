@@ -32,32 +32,49 @@ export async function kilnExport(assets: ResNetAssets): Promise<Uint8Array> {
 export class OrtPeer {
   private constructor(
     private readonly ort: Ort,
-    private readonly session: InferenceSession,
+    private readonly session: InferenceSession | null,
     private readonly kilnSession: InferenceSession | null,
     private readonly assets: ResNetAssets,
     readonly version: string,
+    /** Why torch's export could not be loaded, when it could not. */
+    readonly torchExportError: string | null,
     /** Why Kiln's export could not be loaded, when it could not. */
     readonly kilnExportError: string | null,
   ) {}
 
+  /**
+   * Loads torch's export (when PyTorch wrote one) and Kiln's own export of
+   * the same weights (always: it needs no PyTorch); rejects only when
+   * neither loads.
+   */
   static async create(assets: ResNetAssets): Promise<OrtPeer> {
-    if (!assets.onnxPath) throw new Error('no ONNX model (PyTorch was unavailable to export it)');
     const ort = (await import('onnxruntime-node')) as Ort;
     const options: InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: os.cpus().length, graphOptimizationLevel: 'all' };
-    const session = await ort.InferenceSession.create(assets.onnxPath, options);
-    let kilnSession: InferenceSession | null = null;
-    let kilnError: string | null = null;
-    try {
-      kilnSession = await ort.InferenceSession.create(await kilnExport(assets), options);
-    } catch (e) {
-      kilnError = (e as Error).message.slice(0, 200);
-    }
+    const load = async (model: () => Promise<string | Uint8Array>): Promise<[InferenceSession | null, string | null]> => {
+      try {
+        const m = await model();
+        return [typeof m === 'string' ? await ort.InferenceSession.create(m, options) : await ort.InferenceSession.create(m, options), null];
+      } catch (e) {
+        return [null, (e as Error).message.split('\n')[0]!.slice(0, 200)];
+      }
+    };
+    const [session, torchError] = assets.onnxPath
+      ? await load(async () => assets.onnxPath!)
+      : [null, `no torch export (PyTorch unavailable: ${assets.unavailable})`];
+    const [kilnSession, kilnError] = await load(() => kilnExport(assets));
+    if (!session && !kilnSession) throw new Error(`${torchError}; Kiln's export: ${kilnError}`);
     const versions = (ort.env as { versions?: Record<string, string> }).versions;
-    return new OrtPeer(ort, session, kilnSession, assets, versions?.node ?? versions?.common ?? 'unknown', kilnError);
+    return new OrtPeer(ort, session, kilnSession, assets, versions?.node ?? versions?.common ?? 'unknown', torchError, kilnError);
+  }
+
+  /** True when torch.onnx.export's model loaded. */
+  get hasTorchExport(): boolean {
+    return this.session !== null;
   }
 
   /** Logits of the first `batch` inputs, from torch.onnx.export's model. */
   async forward(batch: number): Promise<Float32Array> {
+    if (!this.session) throw new Error(`torch's export did not load: ${this.torchExportError}`);
     return this.run(this.session, batch);
   }
 
@@ -79,7 +96,7 @@ export class OrtPeer {
   }
 
   async dispose(): Promise<void> {
-    await this.session.release();
+    await this.session?.release();
     await this.kilnSession?.release();
   }
 }

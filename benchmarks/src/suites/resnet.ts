@@ -83,13 +83,16 @@ export async function resnetSuite(bench: Bench): Promise<void> {
       }
     }
     if (reference && ort) {
-      const torchExport = await ort.forward(batch);
-      diffs[`ort_vs_${against}`] = sig(maxAbsDiff(torchExport, reference));
-      // Kiln's own ONNX export, run by the same runtime: it must agree with Kiln and with torch's export.
+      // torch's export and Kiln's own, run by the same runtime: each must agree with Kiln, and with each other.
+      let torchExport: Float32Array | null = null;
+      if (ort.hasTorchExport) {
+        torchExport = await ort.forward(batch);
+        diffs[`ort_vs_${against}`] = sig(maxAbsDiff(torchExport, reference));
+      } else diffs.ort = `error: ${ort.torchExportError}`;
       if (ort.hasKilnExport) {
         const kilnExport = await ort.forwardKilnExport(batch);
         diffs[`ort_kiln_export_vs_${against}`] = sig(maxAbsDiff(kilnExport, reference));
-        diffs.ort_kiln_export_vs_ort_torch_export = sig(maxAbsDiff(kilnExport, torchExport));
+        if (torchExport) diffs.ort_kiln_export_vs_ort_torch_export = sig(maxAbsDiff(kilnExport, torchExport));
       } else diffs.ort_kiln_export = `error: ${ort.kilnExportError}`;
     }
 
@@ -112,16 +115,24 @@ export async function resnetSuite(bench: Bench): Promise<void> {
       tfjs: tfModel ? () => tfModel!.forwardRunner(batch) : null,
       tfjsWasm: wasmModel ? () => wasmModel!.forwardRunner(batch) : null,
       torch: assets.source === 'torch' ? { kind: 'resnet_forward', batch } : null,
-      others: ort
-        ? {
-            ort: async () => timingFields(await timeCpuAsync(`ort resnet18 N=${batch}`, () => ort!.forward(batch), bench.policy)),
-            ...(ort.hasKilnExport
-              ? { ort_kiln_export: async () => timingFields(await timeCpuAsync(`ort (kiln export) resnet18 N=${batch}`, () => ort!.forwardKilnExport(batch), bench.policy)) }
-              : {}),
-          }
-        : ortError && bench.opts.peers.includes('ort')
-          ? { ort: async () => ({ error: ortError! }) }
-          : undefined,
+      others: {
+        ...(ort
+          ? {
+              ort: async () =>
+                ort!.hasTorchExport
+                  ? timingFields(await timeCpuAsync(`ort resnet18 N=${batch}`, () => ort!.forward(batch), bench.policy))
+                  : { error: ort!.torchExportError! },
+              ort_kiln_export: async () =>
+                ort!.hasKilnExport
+                  ? timingFields(await timeCpuAsync(`ort (kiln export) resnet18 N=${batch}`, () => ort!.forwardKilnExport(batch), bench.policy))
+                  : { error: ort!.kilnExportError! },
+            }
+          : ortError && bench.opts.peers.includes('ort')
+            ? { ort: async () => ({ error: ortError! }) }
+            : {}),
+        // The peer that needs PyTorch's assets says why it has no time, instead of an empty cell.
+        ...(bench.torch && assets.unavailable ? { torch: async () => ({ error: `PyTorch assets unavailable: ${assets.unavailable}` }) } : {}),
+      },
       extra: { maxAbsDiff: diffs, weights: assets.source },
     });
   }

@@ -70,7 +70,11 @@ export async function trainSuite(bench: Bench): Promise<void> {
   }
 
   // The PyTorch step is this target's yardstick: measured even when the Kiln steps used up the time budget.
-  const torch = bench.torch && assets.source === 'torch' ? await bench.torch.time({ kind: 'resnet_train', batch }, bench.policy) : null;
+  const torch = !bench.torch
+    ? null
+    : assets.source === 'torch'
+      ? await bench.torch.time({ kind: 'resnet_train', batch }, bench.policy)
+      : { error: `PyTorch assets unavailable: ${assets.unavailable}` };
   bench.reporter.emit({
     suite: 'resnet18_train',
     case: name,
