@@ -2,7 +2,7 @@
 // packages/onnx/test and tests/onnx.*: onnx.checker (Debian's python3-onnx)
 // and onnxruntime-node. Not a test file itself.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -79,4 +79,20 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/**
+ * The graph onnxruntime-node actually runs: the model after its 'extended'
+ * graph optimizations (QDQ groups fused into QLinearConv, QGemm, ...), read back.
+ */
+export async function ortOptimizedModel(bytes: Uint8Array): Promise<Uint8Array> {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-ort-'));
+  try {
+    const file = join(dir, 'optimized.onnx');
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'extended', optimizedModelFilePath: file });
+    await session.release();
+    return new Uint8Array(readFileSync(file));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

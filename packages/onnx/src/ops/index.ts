@@ -5,6 +5,7 @@ import { ELEMENTWISE_EMITTERS } from './elementwise.js';
 import { SHAPE_EMITTERS } from './shape.js';
 import { REDUCE_EMITTERS } from './reduce.js';
 import { QUANTIZED_EMITTERS } from './quantized.js';
+import { QDQ_EMITTERS } from './qdq.js';
 
 /** Kiln op name to its ONNX mapping. */
 export const EMITTERS: Record<string, Emitter> = {
@@ -13,4 +14,5 @@ export const EMITTERS: Record<string, Emitter> = {
   ...SHAPE_EMITTERS,
   ...REDUCE_EMITTERS,
   ...QUANTIZED_EMITTERS,
+  ...QDQ_EMITTERS,
 };

@@ -11,6 +11,7 @@ import {
 } from '@kiln/core';
 import { Module } from '../../module.js';
 import { pyFloat } from '../../repr.js';
+import { tracedQuantized } from './trace.js';
 
 function expectQ(op: string, x: unknown): QTensor {
   if (!isQTensor(x)) throw new KilnError(op, 'expected a quantized (QTensor) input: is a QuantStub missing before this layer?');
@@ -55,7 +56,11 @@ export class QuantizedConv2d extends Module {
   }
 
   override forward(x: QTensor): QTensor {
-    return quantizedConv2d(expectQ(this._getName(), x), this._w, this.biasValues, this.geometry, { scale: this.scale, zeroPoint: this.zeroPoint, relu: this.relu });
+    const q = expectQ(this._getName(), x);
+    const g = this.geometry;
+    return tracedQuantized('quantizedConv2d', [q, this._buffers.get('weight')!], {
+      ...g, weightScales: this._w.scales, bias: this.biasValues, scale: this.scale, zeroPoint: this.zeroPoint, relu: this.relu,
+    }, () => quantizedConv2d(q, this._w, this.biasValues, g, { scale: this.scale, zeroPoint: this.zeroPoint, relu: this.relu }));
   }
 
   override _getName(): string {
@@ -113,6 +118,12 @@ export class QuantizedLinear extends Module {
   override forward(x: QTensor): QTensor {
     const q = expectQ('QuantizedLinear', x);
     if (q.dim() !== 2 || q.shape[1] !== this.inFeatures) throw new KilnError('QuantizedLinear', `expected input [N, ${this.inFeatures}], got [${q.shape.join(', ')}]`);
+    return tracedQuantized('quantizedLinear', [q, this._buffers.get('weight')!], {
+      weightScales: this.scales, bias: this.biasValues, scale: this.scale, zeroPoint: this.zeroPoint, relu: this.relu,
+    }, () => this.run(q));
+  }
+
+  private run(q: QTensor): QTensor {
     const sx = q.qScale();
     const ints = noGrad(() => tidy(() => {
       const kp = this._packed.shape[1]!;
@@ -161,6 +172,10 @@ export class QFunctional extends Module {
   private combine(a: QTensor, b: QTensor, relu: boolean): QTensor {
     const qa = expectQ('QFunctional', a);
     const qb = expectQ('QFunctional', b);
+    return tracedQuantized('quantizedAdd', [qa, qb], { relu, scale: this.scale, zeroPoint: this.zeroPoint }, () => this.run(qa, qb, relu));
+  }
+
+  private run(qa: QTensor, qb: QTensor, relu: boolean): QTensor {
     const ints = noGrad(() => tidy(() => {
       // Dequantized as PyTorch's vectorized qadd does: fma(scale, q, -zp * scale).
       const fa = channelsLast(qa).to('float32').mul(Math.fround(qa.qScale())).add(Math.fround(-qa.qZeroPoint() * qa.qScale()));
@@ -204,6 +219,10 @@ export class QuantizedPool2d extends Module {
 
   override forward(x: QTensor): QTensor {
     const q = expectQ('QuantizedPool2d', x);
+    return tracedQuantized(this.kind === 'max' ? 'quantizedMaxPool2d' : 'quantizedAdaptiveAvgPool2d', [q], { ...this.options }, () => this.run(q));
+  }
+
+  private run(q: QTensor): QTensor {
     const ints = noGrad(() => tidy(() => {
       const f = q._int.to('float32');
       const o = this.options;
@@ -226,7 +245,9 @@ export class QuantizedFlatten extends Module {
   override forward(x: QTensor): QTensor {
     const q = expectQ('QuantizedFlatten', x);
     const n = q.shape[0]!;
-    const ints = tidy(() => q._int.contiguous().reshape([n, -1]));
-    return QTensor.fromIntRepr(ints, 'quint8', { kind: 'per_tensor', scale: q.qScale(), zeroPoint: q.qZeroPoint() });
+    return tracedQuantized('quantizedFlatten', [q], {}, () => {
+      const ints = tidy(() => q._int.contiguous().reshape([n, -1]));
+      return QTensor.fromIntRepr(ints, 'quint8', { kind: 'per_tensor', scale: q.qScale(), zeroPoint: q.qZeroPoint() });
+    });
   }
 }

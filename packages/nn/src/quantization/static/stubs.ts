@@ -8,6 +8,7 @@
 import { KilnError, dequantize, fromChannelsLast, isQTensor, quantizePerTensor, tidy, type QTensor, type Tensor } from '@kiln/core';
 import { Module } from '../../module.js';
 import { pyFloat } from '../../repr.js';
+import { tracedQuantized } from './trace.js';
 
 /** Marks where float inputs become quantized (torch.ao.quantization.QuantStub); identity until convert(). */
 export class QuantStub extends Module {
@@ -61,6 +62,10 @@ export class Quantize extends Module {
 
   override forward(x: Tensor): QTensor {
     if (isQTensor(x)) throw new KilnError('Quantize', 'expected a float input, got a QTensor');
+    return tracedQuantized('quantize', [x], { scale: this.scale, zeroPoint: this.zeroPoint, dtype: 'quint8' }, () => this.run(x));
+  }
+
+  private run(x: Tensor): QTensor {
     if (x.dim() !== 4) return quantizePerTensor(x, this.scale, this.zeroPoint, 'quint8');
     // Images are kept channels-last, as the quantized convs read them.
     const nhwc = tidy(() => x.permute([0, 2, 3, 1]).contiguous());
@@ -80,6 +85,6 @@ export class Quantize extends Module {
 export class DeQuantize extends Module {
   override forward(x: QTensor | Tensor): Tensor {
     if (!isQTensor(x)) throw new KilnError('DeQuantize', 'expected a QTensor input (a float tensor reached the quantized part of the model)');
-    return dequantize(x);
+    return tracedQuantized('dequantize', [x], {}, () => dequantize(x));
   }
 }
