@@ -88,8 +88,10 @@ export abstract class ObserverBase extends Module {
     if (!this.calibrated) {
       throw new KilnError('calculateQparams', `${this.constructor.name} has not observed any data: run calibration batches through the prepared model before convert()`);
     }
-    const { min, max } = this.range();
-    return noGrad(() => calculateQParams(min, max, this.quantMin, this.quantMax, this.symmetric, this.dtype, this.customRange));
+    return noGrad(() => tidy(() => {
+      const { min, max } = this.range();
+      return calculateQParams(min, max, this.quantMin, this.quantMax, this.symmetric, this.dtype, this.customRange);
+    }));
   }
 
   /** The parameters on the host (awaits a readback on WebGPU). */
@@ -106,8 +108,8 @@ export abstract class ObserverBase extends Module {
   }
 }
 
-/** Replaces buffer `name` of `m` with `value` (disposing the old one). */
-function setBuffer(m: Module, name: string, value: Tensor): void {
+/** @internal Replaces buffer `name` of `m` with `value` (disposing the old one). */
+export function setBuffer(m: Module, name: string, value: Tensor): void {
   const old = m._buffers.get(name);
   // Module state outlives any tidy() the forward runs in.
   m._buffers.set(name, keep(value));

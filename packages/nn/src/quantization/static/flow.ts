@@ -12,6 +12,7 @@ import { MaxPool2d, AdaptiveAvgPool2d } from '../../layers/pooling.js';
 import { Flatten, Identity, Dropout } from '../../layers/shape.js';
 import { Sequential, ModuleList, ModuleDict } from '../../layers/container.js';
 import { MinMaxObserver, ObserverBase, PerChannelMinMaxObserver } from '../observer.js';
+import { HistogramObserver } from '../observer-histogram.js';
 import { copyModuleTree, replaceModules } from '../clone.js';
 import { ConvReLU2d } from './fuse.js';
 import { DeQuantStub, DeQuantize, FloatFunctional, QuantStub, Quantize } from './stubs.js';
@@ -33,6 +34,17 @@ export interface QConfig {
 export const minMaxQConfig: QConfig = {
   /** Builds the observer of one layer's output. */
   activation: () => new MinMaxObserver({ dtype: 'quint8', qscheme: 'per_tensor_affine', reduceRange: true }),
+  /** Builds the observer that quantizes one layer's weight. */
+  weight: () => new PerChannelMinMaxObserver({ dtype: 'qint8', qscheme: 'per_channel_symmetric', chAxis: 0 }),
+};
+
+/**
+ * Histogram activations (quint8, reduce_range) and per-channel symmetric
+ * qint8 weights: PyTorch's default x86 qconfig (get_default_qconfig('fbgemm')).
+ */
+export const histogramQConfig: QConfig = {
+  /** Builds the observer of one layer's output. */
+  activation: () => new HistogramObserver({ dtype: 'quint8', qscheme: 'per_tensor_affine', reduceRange: true }),
   /** Builds the observer that quantizes one layer's weight. */
   weight: () => new PerChannelMinMaxObserver({ dtype: 'qint8', qscheme: 'per_channel_symmetric', chAxis: 0 }),
 };
