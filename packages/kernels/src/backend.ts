@@ -6,7 +6,7 @@
 import {
   BackendError,
   type Backend, type BinaryOp, type Conv2dParams, type DType, type MatmulEpilogue, type Pool2dParams,
-  type ReduceOp, type TypedArray, type UnaryOp, type UnaryParams, type View,
+  type ReduceOp, type TypedArray, type UnaryOp, type UnaryParams, type View, widenFloat16,
 } from '@kiln/core';
 import type { AdapterInfo } from './device.js';
 import { GPUStorage } from './pool.js';
@@ -49,10 +49,14 @@ export interface OpContext {
   wgslFeatures: readonly string[];
   alloc(size: number, dtype: DType): GPUStorage;
   release(s: GPUStorage): void;
+  /** Runs `run` on float32 stand-ins of the float16 views in `args` (core's widenFloat16): for routes without a float16 kernel. */
+  widenFloat16(primitive: string, args: unknown[], run: (args: unknown[]) => void): void;
 }
 
 export class WebGPUBackend implements Backend<GPUStorage> {
   readonly name = 'webgpu';
+  /** Primitives that read and write float16 views themselves (GEMM and conv generators' float16 flags); the rest get core's float32 stand-ins. */
+  readonly nativeFloat16: ReadonlySet<string> = new Set(['matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight']);
   /** The command batching, pipeline cache, buffer pools and error scopes under this backend. */
   readonly runtime: Runtime;
   /** Holds the object the device came from (dawn.node's GPU must outlive the device). */
@@ -74,6 +78,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     this.ctx = {
       rt: this.runtime, gemm: tuning.gemm, tuning, wgslFeatures: info.wgslLanguageFeatures ?? [],
       alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s),
+      widenFloat16: (primitive, args, run) => { widenFloat16(this, primitive, args, run); },
     };
   }
 

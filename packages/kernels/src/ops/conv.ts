@@ -1,4 +1,10 @@
-/** Backend glue for conv2d and its two backward primitives. */
+/**
+ * Backend glue for conv2d and its two backward primitives. float16 views
+ * are read and written in place by every route (the generators' `half`
+ * flags; the 1x1 and im2col routes through the GEMM's, im2col with a
+ * float16 panel) except Winograd, whose transforms are float32: that route
+ * runs on core's float32 stand-ins (ctx.widenFloat16).
+ */
 import type { Conv2dParams, MatmulEpilogue, View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
@@ -13,6 +19,13 @@ import { forcedRoute, routeOverride, tunedRoute } from '../autotune.js';
 
 type GView = View<GPUStorage>;
 type Epilogue = Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>;
+
+/** The WGSL names of the operands that are float16 views (see ConvConfig.half). */
+function halfNames(views: Record<string, GView | undefined>): string[] | undefined {
+  const names = Object.entries(views).filter(([, v]) => v?.dtype === 'float16').map(([n]) => n);
+  return names.length ? names : undefined;
+}
+const anyHalf = (...views: (GView | undefined)[]) => views.some((v) => v?.dtype === 'float16');
 
 function geometry(x: GView, w: GView, y: GView, p: Conv2dParams): Meta {
   const [N, C, H, W] = x.shape;
@@ -71,8 +84,10 @@ function convViaIm2col(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
   if (p.groups !== 1 || K % 4 !== 0 || !wFlat || !ob || rb === null) return false;
   if (OH * OW + 4 >= 2 ** 22 || K > 65535 || N > 65535) return false;
   const rowP = Math.ceil((OH * OW) / 4) * 4;
-  const col = ctx.alloc(N * K * rowP, 'float32');
-  const config: ConvConfig = { kind: 'im2col', tm: 1, tn: 1, wg: [1, 1], shareW: 0 };
+  // A float16 input gets a float16 panel: half the bytes written and read back by the GEMM.
+  const colType = x.dtype === 'float16' ? 'float16' : 'float32';
+  const col = ctx.alloc(N * K * rowP, colType);
+  const config: ConvConfig = { kind: 'im2col', tm: 1, tn: 1, wg: [1, 1], shareW: 0, half: halfNames({ x, col: colType === 'float16' ? x : undefined }) };
   const meta = geometry(x, w, out, p);
   ctx.rt.dispatch({
     kernel: 'im2col', key: convKey(config), code: () => convWgsl(config),
@@ -80,7 +95,7 @@ function convViaIm2col(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
     meta: meta.u, workgroups: [Math.ceil(rowP / 4 / 64), K, N],
   });
   const a: GView = { ...w, shape: [N, O, K], strides: [0, w.strides[0], 1] };
-  const b: GView = { storage: col, dtype: 'float32', shape: [N, K, OH * OW], strides: [K * rowP, rowP, 1], offset: 0 };
+  const b: GView = { storage: col, dtype: colType, shape: [N, K, OH * OW], strides: [K * rowP, rowP, 1], offset: 0 };
   gemm(ctx, { a, b, out: ob, bias: e.bias, biasAxis: 'm', residual: rb, relu: e.relu, bPadded: true });
   ctx.release(col);
   return true;
@@ -100,10 +115,14 @@ export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
   if (conv1x1AsGemm(ctx, x, w, out, p, e)) return;
   const route = routeFor(ctx, 'forward', x, w, p);
   const wino = route.winograd ?? winogradTile(ctx.tuning, x.shape, w.shape, out.shape, p, 'forward');
+  if (wino && anyHalf(x, w, out, e.bias, e.residual)) {
+    // Winograd's transforms are float32: the whole call on float32 stand-ins (the epilogue's views too).
+    return ctx.widenFloat16('conv2d', [x, w, out, p, e], (a) => conv2d(ctx, a[0] as GView, a[1] as GView, a[2] as GView, p, a[4] as Epilogue));
+  }
   if (wino && winogradConv2d(ctx, x, w, out, p, wino, e)) return;
   if ((route.im2col ?? convIm2col(ctx.tuning)) && convViaIm2col(ctx, x, w, out, p, e)) return;
   const block = { ...convBlock(ctx.tuning, w.shape[0], p.groups), ...convOverride };
-  const config: ConvConfig = { kind: 'forward', ...block };
+  const config: ConvConfig = { kind: 'forward', ...block, half: halfNames({ out, x, w, bias: e.bias, res: e.residual }) };
   const meta = geometry(x, w, out, p);
   let epi = 0;
   if (e.bias) {
@@ -144,8 +163,11 @@ export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GVi
   const total = numel(dx.shape);
   if (total === 0) return;
   const wino = routeFor(ctx, 'backwardInput', dx, w, p).winograd ?? winogradTile(ctx.tuning, dy.shape, w.shape, dx.shape, p, 'backwardInput');
+  if (wino && anyHalf(dy, w, dx)) {
+    return ctx.widenFloat16('conv2dBackwardInput', [dy, w, dx, p], (a) => conv2dBackwardInput(ctx, a[0] as GView, a[1] as GView, a[2] as GView, p));
+  }
   if (wino && winogradBackwardInput(ctx, dy, w, dx, p, wino)) return;
-  const config = backwardConfig(ctx, 'backwardInput', dx.shape[1], p);
+  const config = { ...backwardConfig(ctx, 'backwardInput', dx.shape[1], p), half: halfNames({ dx, dy, w }) };
   const meta = geometry(dx, w, dy, p);
   meta.u[CM.total] = total;
   // Shared kernel grid: (channel blocks, pixel blocks of one residue class, N x classes); see wgsl/conv.ts.
@@ -164,7 +186,7 @@ export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GVi
 export function conv2dBackwardWeight(ctx: OpContext, x: GView, dy: GView, dw: GView, p: Conv2dParams): void {
   const total = numel(dw.shape);
   if (total === 0) return;
-  const config = backwardConfig(ctx, 'backwardWeight', dw.shape[0], p);
+  const config = { ...backwardConfig(ctx, 'backwardWeight', dw.shape[0], p), half: halfNames({ dw, x, dy }) };
   const meta = geometry(x, dw, dy, p);
   meta.u[CM.total] = total;
   const cols = dw.shape[1] * dw.shape[2] * dw.shape[3];

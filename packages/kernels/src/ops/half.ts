@@ -1,9 +1,11 @@
 /**
  * float16 storage glue: the bytes of a float16 storage (host bit patterns
  * <-> words), and copy() to, from and between float16 views through the
- * unpack/pack kernels of wgsl/half.ts. Every other primitive meets float16
- * operands through core's float32 stand-ins (core/src/float16-fallback.ts),
- * which convert with this copy.
+ * unpack/pack kernels of wgsl/half.ts. matmul and the conv primitives read
+ * and write float16 views themselves (the GEMM/conv generators' `half`
+ * flags; the backend's `nativeFloat16`); every other primitive meets
+ * float16 operands through core's float32 stand-ins
+ * (core/src/float16-fallback.ts), which convert with this copy.
  */
 import { contiguousStrides, type View } from '@kiln/core';
 import type { OpContext } from '../backend.js';

@@ -2,7 +2,7 @@
 import type { MatmulEpilogue, View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
-import { EPI, GM, TILE, gemmKey, gemmWgsl, type GemmConfig } from '../wgsl/gemm.js';
+import { EPI, GM, TILE, gemmKey, gemmWgsl, type GemmConfig, type GemmOperand } from '../wgsl/gemm.js';
 import { Meta } from './elementwise.js';
 import { gemmBlock, type RegisterBlock } from '../tuning.js';
 
@@ -42,7 +42,13 @@ function loadModes(a: GView, b: GView, vecN: boolean, bPadded: boolean): Pick<Ge
 /** Test/benchmark hook: fields set here override the tuning table's register block. */
 export const gemmOverride: Partial<RegisterBlock> & { vecB?: boolean } = {};
 
-/** Encodes one (batched) GEMM with its epilogue. */
+/** The operands the GEMM reads or writes as float16 words (any mix: a float16 im2col panel, a float32 bias). */
+function halfOperands(g: GemmOperands): GemmOperand[] {
+  const named: [GemmOperand, GView | undefined][] = [['out', g.out], ['A', g.a], ['Bm', g.b], ['bias', g.bias], ['res', g.residual]];
+  return named.filter(([, v]) => v?.dtype === 'float16').map(([n]) => n);
+}
+
+/** Encodes one (batched) GEMM with its epilogue; float16 operands are read and written in place (see wgsl/gemm.ts). */
 export function gemm(ctx: OpContext, g: GemmOperands): void {
   const { a, b, out } = g;
   const [B, M, K] = a.shape;
@@ -54,6 +60,8 @@ export function gemm(ctx: OpContext, g: GemmOperands): void {
   const config: GemmConfig = strategy === 'register'
     ? { strategy, tm, tn, wg, cols: block.cols, grid, shareA: block.shareA, ...loadModes(a, b, gemmOverride.vecB !== false && tn % 4 === 0, !!g.bPadded) }
     : { strategy, tm: 4, tn: 4, wg: [16, 16], a: 's', b: 's', cols: 'block', grid: 'nm', shareA: 0 };
+  const half = halfOperands(g);
+  if (half.length) config.half = half;
   const meta = new Meta(GM.words);
   meta.set(GM.M, [M, N, K, B]);
   meta.set(GM.a, [a.offset, ...effStrides(a)]);

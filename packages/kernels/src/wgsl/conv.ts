@@ -20,8 +20,14 @@
  * positions whose window covers it (stride divisibility tested per tap),
  * and one thread per dw element sums dy * x over N and the output
  * positions whose tap lands inside the image (ranges precomputed).
+ * float16 (`half`, every kind): the named operands are packed float16
+ * words (wgsl/half.ts HalfIO): loads unpack to f32, every accumulator and
+ * the epilogue are f32 (PyTorch accumulates half convs in f32), each output
+ * element is rounded once to float16 (nearest even) when stored; im2col
+ * reads float16 x and writes a float16 panel (4 elements = 2 whole words).
  */
-import { bufferDecl, metaDecl, PRELUDE, entry1d } from './common.js';
+import { metaDecl, PRELUDE, entry1d } from './common.js';
+import { HalfIO } from './half.js';
 
 export interface ConvConfig {
   kind: 'forward' | 'backwardInput' | 'backwardWeight' | 'im2col';
@@ -37,6 +43,8 @@ export interface ConvConfig {
    * subgroupBroadcast hands them to every lane.
    */
   shareW: number;
+  /** Operands stored as float16 words, by WGSL name (forward: out, x, w, bias, res; backwardInput: dx, dy, w; backwardWeight: dw, x, dy; im2col: col, x). */
+  half?: readonly string[];
 }
 
 /** Meta layout: geometry, then (offset, 4 strides) of x, w, y (out or dy), bias, residual; epilogue flags. */
@@ -48,7 +56,7 @@ export const CM = {
 export const CONV_EPI = { bias: 1, residual: 2, relu: 4 };
 
 export function convKey(c: ConvConfig): string {
-  return `conv:${c.kind}:${c.tm}x${c.tn}:w${c.wg.join('x')}:sg${c.shareW}`;
+  return `conv:${c.kind}:${c.tm}x${c.tn}:w${c.wg.join('x')}:sg${c.shareW}${new HalfIO(c.half).key()}`;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -58,7 +66,7 @@ const mI = (k: keyof typeof CM) => `mi(${CM[k]}u)`;
 const at4 = (at: number, n: string, c: string, h: string, w: string) =>
   `(mu(${at}u) + ${n} * mu(${at + 1}u) + ${c} * mu(${at + 2}u) + ${h} * mu(${at + 3}u) + ${w} * mu(${at + 4}u))`;
 
-function forward(c: ConvConfig): string {
+function forward(c: ConvConfig, io: HalfIO): string {
   const { tm, tn } = c;
   const [wx, wy] = c.wg;
   const S = c.shareW;
@@ -89,14 +97,14 @@ function forward(c: ConvConfig): string {
   L.push('    let wk = ci * wsc + kh * wsh;');
   L.push('    for (var kw = 0u; kw < KW; kw++) {');
   if (S) {
-    for (const g of range(wRows)) L.push(`      let wl${g} = w[wb${g} + wk + kw * wsw];`);
+    for (const g of range(wRows)) L.push(`      let wl${g} = ${io.ld('w', `wb${g} + wk + kw * wsw`)};`);
     for (const i of range(tm)) L.push(`      let wv${i} = subgroupBroadcast(wl${Math.floor(i / S)}, ${i % S}u);`);
   } else {
-    for (const i of range(tm)) L.push(`      let wv${i} = w[wb${i} + wk + kw * wsw];`);
+    for (const i of range(tm)) L.push(`      let wv${i} = ${io.ld('w', `wb${i} + wk + kw * wsw`)};`);
   }
   for (const j of range(tn)) {
     L.push(`      let x${j} = iw${j} + i32(kw) * dw; let ok${j} = rowOk${j} && x${j} >= 0 && x${j} < W;`);
-    L.push(`      let xv${j} = select(0.0, x[select(0u, row${j} + u32(x${j}) * xsw, ok${j})], ok${j});`);
+    L.push(`      let xv${j} = select(0.0, ${io.ld('x', `select(0u, row${j} + u32(x${j}) * xsw, ok${j})`)}, ok${j});`);
   }
   for (const i of range(tm)) for (const j of range(tn)) L.push(`      acc${i}_${j} += wv${i} * xv${j};`);
   L.push('    }');
@@ -110,18 +118,15 @@ function forward(c: ConvConfig): string {
   L.push(`for (var i = 0u; i < ${tm}u; i++) { for (var j = 0u; j < ${tn}u; j++) {
     if (oc0 + i < O && p0 + j < P) { let q = pn[j]; store(q.x, oc0 + i, q.y, q.z, ov[i * ${tn}u + j]); }
   } }`);
-  const bindings = [
-    bufferDecl(1, 'out', 'f32', true), bufferDecl(2, 'x', 'f32'), bufferDecl(3, 'w', 'f32'),
-    bufferDecl(4, 'bias', 'f32'), bufferDecl(5, 'res', 'f32'),
-  ];
+  const bindings = [io.decl(1, 'out', { write: true }), io.decl(2, 'x'), io.decl(3, 'w'), io.decl(4, 'bias'), io.decl(5, 'res'), io.helpers()];
   return `${bindings.join('\n')}
 fn store(n: u32, oc: u32, oh: u32, ow: u32, acc: f32) {
   let epi = mu(${CM.epi}u);
   var v = acc;
-  if ((epi & 1u) != 0u) { v += bias[mu(${CM.bias}u) + oc * mu(${CM.bias + 1}u)]; }
-  if ((epi & 2u) != 0u) { v += res[${at4(CM.res, 'n', 'oc', 'oh', 'ow')}]; }
+  if ((epi & 1u) != 0u) { v += ${io.ld('bias', `mu(${CM.bias}u) + oc * mu(${CM.bias + 1}u)`)}; }
+  if ((epi & 2u) != 0u) { v += ${io.ld('res', at4(CM.res, 'n', 'oc', 'oh', 'ow'))}; }
   if ((epi & 4u) != 0u) { v = select(v, 0.0, v < 0.0); }
-  out[${at4(CM.y, 'n', 'oc', 'oh', 'ow')}] = v;
+  ${io.st('out', at4(CM.y, 'n', 'oc', 'oh', 'ow'), 'v')}
 }
 @compute @workgroup_size(${wx}, ${wy})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${S ? ', @builtin(subgroup_invocation_id) sid: u32' : ''}) {
@@ -129,10 +134,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-function backwardInput(): string {
-  return `${bufferDecl(1, 'dx', 'f32', true)}
-${bufferDecl(2, 'dy', 'f32')}
-${bufferDecl(3, 'w', 'f32')}
+function backwardInput(io: HalfIO): string {
+  return `${io.decl(1, 'dx', { write: true })}
+${io.decl(2, 'dy')}
+${io.decl(3, 'w')}
+${io.helpers()}
 ${entry1d()}
   if (gi >= ${m('total')}) { return; }
   let H = ${m('H')}; let W = ${m('W')}; let C = ${m('C')};
@@ -150,18 +156,19 @@ ${entry1d()}
       let ow = u32(tw / sw);
       for (var ol = 0u; ol < ${m('OG')}; ol++) {
         let oc = g * ${m('OG')} + ol;
-        acc += dy[${at4(CM.y, 'n', 'oc', 'oh', 'ow')}] * w[${at4(CM.w, 'oc', 'cl', 'kh', 'kw')}];
+        acc += ${io.ld('dy', at4(CM.y, 'n', 'oc', 'oh', 'ow'))} * ${io.ld('w', at4(CM.w, 'oc', 'cl', 'kh', 'kw'))};
       }
     }
   }
-  dx[${at4(CM.x, 'n', 'c', 'ih', 'iw')}] = acc;
+  ${io.st('dx', at4(CM.x, 'n', 'c', 'ih', 'iw'), 'acc')}
 }`;
 }
 
-function backwardWeight(): string {
-  return `${bufferDecl(1, 'dw', 'f32', true)}
-${bufferDecl(2, 'x', 'f32')}
-${bufferDecl(3, 'dy', 'f32')}
+function backwardWeight(io: HalfIO): string {
+  return `${io.decl(1, 'dw', { write: true })}
+${io.decl(2, 'x')}
+${io.decl(3, 'dy')}
+${io.helpers()}
 /** First output index o >= 0 with o*s - p + k*d >= 0, and one past the last with it < size. */
 fn outRange(size: i32, s: i32, p: i32, kd: i32, outSize: i32) -> vec2<i32> {
   let lo = max(0, (p - kd + s - 1) / s);
@@ -183,11 +190,11 @@ ${entry1d()}
       let ih = u32(oh * sh - ${mI('PH')} + i32(kh) * ${mI('DH')});
       for (var ow = rw.x; ow < rw.y; ow++) {
         let iw = u32(ow * sw - ${mI('PW')} + i32(kw) * ${mI('DW')});
-        acc += dy[${at4(CM.y, 'n', 'oc', 'u32(oh)', 'u32(ow)')}] * x[${at4(CM.x, 'n', 'c', 'ih', 'iw')}];
+        acc += ${io.ld('dy', at4(CM.y, 'n', 'oc', 'u32(oh)', 'u32(ow)'))} * ${io.ld('x', at4(CM.x, 'n', 'c', 'ih', 'iw'))};
       }
     }
   }
-  dw[${at4(CM.w, 'oc', 'cl', 'kh', 'kw')}] = acc;
+  ${io.st('dw', at4(CM.w, 'oc', 'cl', 'kh', 'kw'), 'acc')}
 }`;
 }
 
@@ -197,19 +204,19 @@ function sharedRows(tm: number, S: number, base: (row: string) => string, count:
 }
 
 /** Loads one value per lane per row group at `rb{g} + off`, broadcasts each row: `rv{i}`. */
-function broadcastRows(tm: number, S: number, buf: string, off: string, indent: string): string[] {
-  const L = range(tm / S).map((g) => `${indent}let rl${g} = ${buf}[rb${g} + ${off}];`);
+function broadcastRows(io: HalfIO, tm: number, S: number, buf: string, off: string, indent: string): string[] {
+  const L = range(tm / S).map((g) => `${indent}let rl${g} = ${io.ld(buf, `rb${g} + ${off}`)};`);
   for (const i of range(tm)) L.push(`${indent}let rv${i} = subgroupBroadcast(rl${Math.floor(i / S)}, ${i % S}u);`);
   return L;
 }
 
 /** The rolled store loop of the backward kernels: column j is stored where `colOk{j}`, at `dst` (uses co[j], i). */
-function storeRows(tm: number, tn: number, rows: string, out: string, dst: string): string[] {
+function storeRows(io: HalfIO, tm: number, tn: number, rows: string, out: string, dst: string): string[] {
   const L = [`var ov: array<f32, ${tm * tn}>;`, `var co: array<u32, ${tn}>;`, `var cv: array<bool, ${tn}>;`];
   for (const i of range(tm)) for (const j of range(tn)) L.push(`ov[${i * tn + j}] = acc${i}_${j};`);
   for (const j of range(tn)) L.push(`co[${j}] = cOff${j}; cv[${j}] = colOk${j};`);
   L.push(`for (var i = 0u; i < ${tm}u; i++) { for (var j = 0u; j < ${tn}u; j++) {
-    if (r0 + i < ${rows} && cv[j]) { ${out}[${dst}] = ov[i * ${tn}u + j]; }
+    if (r0 + i < ${rows} && cv[j]) { ${io.st(out, dst, `ov[i * ${tn}u + j]`)} }
   } }`);
   return L;
 }
@@ -223,7 +230,7 @@ function storeRows(tm: number, tn: number, rows: string, out: string, dst: strin
  * for every lane and the taps that cannot hit (3 in 4 at stride 2) are
  * skipped outright; per pixel only the output bounds remain to test.
  */
-function backwardInputShared(c: ConvConfig): string {
+function backwardInputShared(c: ConvConfig, io: HalfIO): string {
   const { tm, tn } = c;
   const S = c.shareW;
   const L: string[] = [];
@@ -251,16 +258,17 @@ function backwardInputShared(c: ConvConfig): string {
   }
   L.push('    let wk = kh * wsh + kw * wsw;');
   L.push('    for (var oc = 0u; oc < O; oc++) {');
-  L.push(...broadcastRows(tm, S, 'w', 'oc * wso + wk', '      '));
-  for (const j of range(tn)) L.push(`      let v${j} = select(0.0, dy[yb${j} + oc * dyso], ok${j});`);
+  L.push(...broadcastRows(io, tm, S, 'w', 'oc * wso + wk', '      '));
+  for (const j of range(tn)) L.push(`      let v${j} = select(0.0, ${io.ld('dy', `yb${j} + oc * dyso`)}, ok${j});`);
   for (const i of range(tm)) for (const j of range(tn)) L.push(`      acc${i}_${j} += rv${i} * v${j};`);
   L.push('    }');
   L.push('  }');
   L.push('}');
-  L.push(...storeRows(tm, tn, 'C', 'dx', `co[j] + (r0 + i) * mu(${CM.x + 2}u)`));
-  return `${bufferDecl(1, 'dx', 'f32', true)}
-${bufferDecl(2, 'dy', 'f32')}
-${bufferDecl(3, 'w', 'f32')}
+  L.push(...storeRows(io, tm, tn, 'C', 'dx', `co[j] + (r0 + i) * mu(${CM.x + 2}u)`));
+  return `${io.decl(1, 'dx', { write: true })}
+${io.decl(2, 'dy')}
+${io.decl(3, 'w')}
+${io.helpers()}
 @compute @workgroup_size(${S}, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {
   ${L.join('\n  ')}
@@ -272,7 +280,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
  * channels (TM per thread, dy shared by broadcast), columns = (c, kh, kw)
  * (TN per lane), K = (n, oh, ow); each column tests its input tap's bounds.
  */
-function backwardWeightShared(c: ConvConfig): string {
+function backwardWeightShared(c: ConvConfig, io: HalfIO): string {
   const { tm, tn } = c;
   const S = c.shareW;
   const L: string[] = [];
@@ -298,20 +306,21 @@ function backwardWeightShared(c: ConvConfig): string {
   }
   L.push('    let yr = n * ysn + oh * ysh;');
   L.push('    for (var ow = 0u; ow < OW; ow++) {');
-  L.push(...broadcastRows(tm, S, 'dy', 'yr + ow * ysw', '      '));
+  L.push(...broadcastRows(io, tm, S, 'dy', 'yr + ow * ysw', '      '));
   for (const j of range(tn)) {
     L.push(`      let iw${j} = i32(ow) * sw + dw${j}; let ok${j} = rowOk${j} && iw${j} >= 0 && iw${j} < W;`);
-    L.push(`      let v${j} = select(0.0, x[select(0u, xr${j} + u32(iw${j}) * xsw, ok${j})], ok${j});`);
+    L.push(`      let v${j} = select(0.0, ${io.ld('x', `select(0u, xr${j} + u32(iw${j}) * xsw, ok${j})`)}, ok${j});`);
   }
   for (const i of range(tm)) for (const j of range(tn)) L.push(`      acc${i}_${j} += rv${i} * v${j};`);
   L.push('    }');
   L.push('  }');
   L.push('}');
   for (const j of range(tn)) L.push(`let colOk${j} = q0 + ${j}u < Q;`);
-  L.push(...storeRows(tm, tn, 'O', 'dw', `co[j] + (r0 + i) * mu(${CM.w + 1}u)`));
-  return `${bufferDecl(1, 'dw', 'f32', true)}
-${bufferDecl(2, 'x', 'f32')}
-${bufferDecl(3, 'dy', 'f32')}
+  L.push(...storeRows(io, tm, tn, 'O', 'dw', `co[j] + (r0 + i) * mu(${CM.w + 1}u)`));
+  return `${io.decl(1, 'dw', { write: true })}
+${io.decl(2, 'x')}
+${io.decl(3, 'dy')}
+${io.helpers()}
 @compute @workgroup_size(${S}, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) sid: u32) {
   ${L.join('\n  ')}
@@ -326,13 +335,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
  * division (exact below 2^22, host-checked): CPU adapters run integer
  * division lane by lane, which made this kernel 20% of a ResNet18 forward.
  */
-function im2col(): string {
+function im2col(io: HalfIO): string {
   const e4 = range(4).map((e) => `
   { let p = p0 + ${e}u; let oh = fdiv(p, OW); let ih = i32(oh) * sh - ph + kh; let iw = i32(p - oh * OW) * sw - pw + kw;
     let ok = p < OHW && ih >= 0 && ih < H && iw >= 0 && iw < W;
-    v.${'xyzw'[e]} = select(0.0, x[select(0u, base + u32(ih) * xsh + u32(iw) * xsw, ok)], ok); }`).join('');
-  return `@group(0) @binding(1) var<storage, read_write> col: array<vec4<f32>>;
-${bufferDecl(2, 'x', 'f32')}
+    v.${'xyzw'[e]} = select(0.0, ${io.ld('x', 'select(0u, base + u32(ih) * xsh + u32(iw) * xsw, ok)')}, ok); }`).join('');
+  const decls = [io.decl(1, 'col', { write: true, vec4: true }), io.decl(2, 'x')];
+  return `${decls.join('\n')}
+${io.helpers()}
 fn fdiv(a: u32, b: u32) -> u32 { return u32((f32(a) + 0.5) / f32(b)); }
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -346,14 +356,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let base = mu(${CM.x}u) + n * mu(${CM.x + 1}u) + c * mu(${CM.x + 2}u);
   let p0 = gid.x * 4u;
   var v = vec4<f32>(0.0);${e4}
-  col[(n * ${m('CG')} * KK + k) * rowV + gid.x] = v;
+  ${io.st4('col', `(n * ${m('CG')} * KK + k) * rowV + gid.x`, 'v')}
 }`;
 }
 
 export function convWgsl(c: ConvConfig): string {
-  const body = c.kind === 'im2col' ? im2col() : c.kind === 'forward' ? forward(c)
-    : c.kind === 'backwardInput' ? (c.shareW ? backwardInputShared(c) : backwardInput())
-    : c.shareW ? backwardWeightShared(c) : backwardWeight();
+  const io = new HalfIO(c.half);
+  const body = c.kind === 'im2col' ? im2col(io) : c.kind === 'forward' ? forward(c, io)
+    : c.kind === 'backwardInput' ? (c.shareW ? backwardInputShared(c, io) : backwardInput(io))
+    : c.shareW ? backwardWeightShared(c, io) : backwardWeight(io);
   return `${c.shareW ? 'enable subgroups;' : ''}
 ${metaDecl(CM.words)}
 ${PRELUDE}

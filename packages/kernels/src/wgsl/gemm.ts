@@ -24,8 +24,14 @@
  * Strategy 'tiled' (real GPUs): a 16 x 16 workgroup computes a 64 x 64
  * tile, each thread 4 x 4; per 16-wide K step the workgroup stages A and B
  * tiles (64 x 16 each, 8 KiB) in shared memory, zero-padded at the edges.
+ * float16 (`half`, per operand, either strategy): the named operands are
+ * packed float16 words (wgsl/half.ts HalfIO): loads unpack to f32 (a vec4
+ * load reads 8 bytes instead of 16), the accumulators and the epilogue stay
+ * f32 (PyTorch accumulates half GEMMs in f32), and each output element is
+ * rounded once to float16 (nearest even) when stored.
  */
-import { bufferDecl, metaDecl, PRELUDE } from './common.js';
+import { metaDecl, PRELUDE } from './common.js';
+import { HalfIO } from './half.js';
 import { gemmInt8Wgsl, int8Key, type Int8Gemm } from './gemm-int8.js';
 
 /** How an operand is read: scalar through its strides, or vec4 along k or n (unit stride, 16-byte aligned). */
@@ -54,7 +60,12 @@ export interface GemmConfig {
   shareA: number;
   /** register: the int8 GEMM (int32 accumulation, packed operands, requantizing epilogue; see gemm-int8.ts). */
   int8?: Int8Gemm;
+  /** The operands stored as float16 (packed words): out, A, Bm (b), bias, res; the others are f32. */
+  half?: readonly GemmOperand[];
 }
+
+/** The WGSL names of a GEMM's operands. */
+export type GemmOperand = 'out' | 'A' | 'Bm' | 'bias' | 'res';
 
 /**
  * Meta word layout; `epi` holds the epilogue flags (bit 0/1: bias on n/m, bit 2: residual, bit 3: relu);
@@ -69,32 +80,33 @@ export const TILE = 64;
 
 export function gemmKey(c: GemmConfig): string {
   const base = c.strategy === 'tiled' ? 'gemm:tiled' : `gemm:register:${c.tm}x${c.tn}:w${c.wg.join('x')}:${c.a}${c.b}:${c.cols}:${c.grid}:sg${c.shareA}`;
-  return c.int8 ? `${base}:${int8Key(c.int8)}` : base;
+  return c.int8 ? `${base}:${int8Key(c.int8)}` : base + new HalfIO(c.half).key();
 }
 
 /** Bindings: out, a, b, bias, residual (the last two bound to a dummy when unused). */
-function decls(c: GemmConfig): string {
+function decls(c: GemmConfig, io: HalfIO): string {
   const reg = c.strategy === 'register';
   return [
-    bufferDecl(1, 'out', 'f32', true),
-    `@group(0) @binding(2) var<storage, read> A: array<${reg && c.a === 'k4' ? 'vec4<f32>' : 'f32'}>;`,
-    `@group(0) @binding(3) var<storage, read> Bm: array<${reg && c.b !== 's' ? 'vec4<f32>' : 'f32'}>;`,
-    bufferDecl(4, 'bias', 'f32'),
-    bufferDecl(5, 'res', 'f32'),
+    io.decl(1, 'out', { write: true }),
+    io.decl(2, 'A', { vec4: reg && c.a === 'k4' }),
+    io.decl(3, 'Bm', { vec4: reg && c.b !== 's' }),
+    io.decl(4, 'bias'),
+    io.decl(5, 'res'),
+    io.helpers(),
   ].join('\n');
 }
 
 /** `fn store(bt, m, n, acc)`: the epilogue for one output element; flags are uniform, so branches are free. */
-function epilogue(): string {
+function epilogue(io: HalfIO): string {
   const g = GM;
   return `
 fn store(bt: u32, m: u32, n: u32, acc: f32) {
   let epi = mu(${g.epi}u);
   var v = mf(${g.alpha}u) * acc;
-  if ((epi & 3u) != 0u) { v += bias[mu(${g.bias}u) + select(m, n, (epi & 1u) != 0u) * mu(${g.bias + 1}u)]; }
-  if ((epi & 4u) != 0u) { v += res[mu(${g.res}u) + bt * mu(${g.res + 1}u) + m * mu(${g.res + 2}u) + n * mu(${g.res + 3}u)]; }
+  if ((epi & 3u) != 0u) { v += ${io.ld('bias', `mu(${g.bias}u) + select(m, n, (epi & 1u) != 0u) * mu(${g.bias + 1}u)`)}; }
+  if ((epi & 4u) != 0u) { v += ${io.ld('res', `mu(${g.res}u) + bt * mu(${g.res + 1}u) + m * mu(${g.res + 2}u) + n * mu(${g.res + 3}u)`)}; }
   if ((epi & 8u) != 0u) { v = select(v, 0.0, v < 0.0); }
-  out[mu(${g.out}u) + bt * mu(${g.out + 1}u) + m * mu(${g.out + 2}u) + n * mu(${g.out + 3}u)] = v;
+  ${io.st('out', `mu(${g.out}u) + bt * mu(${g.out + 1}u) + m * mu(${g.out + 2}u) + n * mu(${g.out + 3}u)`, 'v')}
 }`;
 }
 
@@ -119,7 +131,7 @@ function storeLoop(tm: number, units: number, vw: number): string {
   return lines.join('\n  ');
 }
 
-function registerBody(c: GemmConfig): string {
+function registerBody(c: GemmConfig, io: HalfIO): string {
   const { tm, tn } = c;
   const [wx, wy] = c.wg;
   const g = GM;
@@ -161,19 +173,19 @@ function registerBody(c: GemmConfig): string {
   if (S) {
     // One load per lane per row group, then every lane gets each row by broadcast.
     if (c.a === 'k4') {
-      for (const g2 of range(aRows)) L.push(`  let al${g2} = A[ar${g2} + k / 4u];`);
+      for (const g2 of range(aRows)) L.push(`  let al${g2} = ${io.ld4('A', `ar${g2} + k / 4u`)};`);
       for (const i of range(tm)) L.push(`  let a${i} = subgroupBroadcast(al${Math.floor(i / S)}, ${i % S}u);`);
     } else {
       for (const r of range(steps)) {
-        for (const g2 of range(aRows)) L.push(`  let al${g2}_${r} = A[ar${g2} + (k + ${r}u) * sak];`);
+        for (const g2 of range(aRows)) L.push(`  let al${g2}_${r} = ${io.ld('A', `ar${g2} + (k + ${r}u) * sak`)};`);
         for (const i of range(tm)) L.push(`  let a${i}_${r} = subgroupBroadcast(al${Math.floor(i / S)}_${r}, ${i % S}u);`);
       }
     }
-  } else if (c.a === 'k4') for (const i of range(tm)) L.push(`  let a${i} = A[ar${i} + k / 4u];`);
-  else for (const r of range(steps)) for (const i of range(tm)) L.push(`  let a${i}_${r} = A[ar${i} + (k + ${r}u) * sak];`);
+  } else if (c.a === 'k4') for (const i of range(tm)) L.push(`  let a${i} = ${io.ld4('A', `ar${i} + k / 4u`)};`);
+  else for (const r of range(steps)) for (const i of range(tm)) L.push(`  let a${i}_${r} = ${io.ld('A', `ar${i} + (k + ${r}u) * sak`)};`);
   const av = (i: number, r: number) => (c.a === 'k4' ? `a${i}.${comp[r]}` : `a${i}_${r}`);
   if (c.b === 'n4') {
-    for (const r of range(steps)) for (const j of range(units)) L.push(`  let b${r}_${j} = Bm[bc${j} + (k + ${r}u) * sk4];`);
+    for (const r of range(steps)) for (const j of range(units)) L.push(`  let b${r}_${j} = ${io.ld4('Bm', `bc${j} + (k + ${r}u) * sk4`)};`);
     for (const i of range(tm)) {
       for (const j of range(units)) {
         // An explicit fma chain: 4 ops per k4 step instead of mul + 3 fma + add (measured ~10% faster on lavapipe).
@@ -181,7 +193,7 @@ function registerBody(c: GemmConfig): string {
       }
     }
   } else if (c.b === 'k4') {
-    for (const j of range(tn)) L.push(`  let b${j} = Bm[bc${j} + k / 4u];`);
+    for (const j of range(tn)) L.push(`  let b${j} = ${io.ld4('Bm', `bc${j} + k / 4u`)};`);
     for (const i of range(tm)) {
       for (const j of range(tn)) {
         L.push(c.a === 'k4'
@@ -190,7 +202,7 @@ function registerBody(c: GemmConfig): string {
       }
     }
   } else {
-    for (const r of range(steps)) for (const j of range(tn)) L.push(`  let b${r}_${j} = Bm[bc${j} + (k + ${r}u) * sbk];`);
+    for (const r of range(steps)) for (const j of range(tn)) L.push(`  let b${r}_${j} = ${io.ld('Bm', `bc${j} + (k + ${r}u) * sbk`)};`);
     for (const i of range(tm)) {
       for (const j of range(tn)) L.push(`  acc${i}_${j} += ${range(steps).map((r) => `${av(i, r)} * b${r}_${j}`).join(' + ')};`);
     }
@@ -203,7 +215,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-function tiledBody(): string {
+function tiledBody(io: HalfIO): string {
   const g = GM;
   return `
 const T = ${TILE}u;
@@ -222,10 +234,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       // A tile stored k-major: As[kk * T + mm]; B tile: Bs[kk * T + nn].
       let mm = e / KT; let kk = e % KT;
       let am = mT + mm; let ak = k0 + kk;
-      As[kk * T + mm] = select(0.0, A[aB + min(am, M - 1u) * sam + min(ak, K - 1u) * sak], am < M && ak < K);
+      As[kk * T + mm] = select(0.0, ${io.ld('A', 'aB + min(am, M - 1u) * sam + min(ak, K - 1u) * sak')}, am < M && ak < K);
       let kb = e / T; let nn = e % T;
       let bn = nT + nn; let bk = k0 + kb;
-      Bs[kb * T + nn] = select(0.0, Bm[bB + min(bk, K - 1u) * sbk + min(bn, N - 1u) * sbn], bn < N && bk < K);
+      Bs[kb * T + nn] = select(0.0, ${io.ld('Bm', 'bB + min(bk, K - 1u) * sbk + min(bn, N - 1u) * sbn')}, bn < N && bk < K);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < KT; kk++) {
@@ -246,11 +258,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
 export function gemmWgsl(c: GemmConfig): string {
   if (c.int8) return gemmInt8Wgsl(c, c.int8);
+  const io = new HalfIO(c.half);
   return `${c.strategy === 'register' && c.shareA ? 'enable subgroups;' : ''}
 ${metaDecl(GM.words)}
 ${PRELUDE}
-${decls(c)}
-${epilogue()}
-${c.strategy === 'register' ? registerBody(c) : tiledBody()}
+${decls(c, io)}
+${epilogue(io)}
+${c.strategy === 'register' ? registerBody(c, io) : tiledBody(io)}
 `;
 }
