@@ -8,7 +8,6 @@
 // with its own float16 kernels for a primitive lists it in
 // `nativeFloat16` and is called directly.
 import type { Backend, BackendStorage, View } from './backend.js';
-import { BackendError } from './errors.js';
 import { contiguousStrides, numel } from './shape.js';
 
 /** For each primitive: the argument positions it writes, and whether it reads them first (accumulating primitives). */
@@ -68,19 +67,6 @@ export function installFloat16Fallback(backend: Backend): void {
       return runWidened(backend, (a) => original.apply(backend, a), args, spec);
     };
   }
-}
-
-/**
- * Runs one call of backend primitive `primitive` on float32 stand-ins of its
- * float16 views (widened before, rounded back to nearest even after), as
- * the fallback does for primitives a backend leaves to core. For a backend
- * that lists the primitive in `nativeFloat16` but has routes without a
- * float16 kernel (the WebGPU backend's Winograd conv).
- */
-export function widenFloat16(backend: Backend, primitive: string, args: unknown[], call: (args: unknown[]) => unknown): unknown {
-  const spec = WRITES[primitive];
-  if (!spec) throw new BackendError('widenFloat16', `expected a primitive with float16 stand-ins (${Object.keys(WRITES).join(', ')}), got ${primitive}`);
-  return runWidened(backend, call, args, spec);
 }
 
 function runWidened(backend: Backend, call: (args: unknown[]) => unknown, args: unknown[], spec: { outs: number[]; readOuts?: boolean }): unknown {

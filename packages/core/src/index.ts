@@ -28,7 +28,6 @@ export {
   getDefaultBackend,
 } from './backend.js';
 export { CpuBackend, cpuBackend, type CpuMemoryStats } from './cpu/backend.js';
-export { widenFloat16, type NativeFloat16 } from './float16-fallback.js';
 export { numel, contiguousStrides, broadcastShapes, isContiguous } from './shape.js';
 export { tidy, keep, memory, resetPeakMemoryStats, type MemoryInfo } from './memory.js';
 export { Generator, manualSeed, defaultGenerator, getRngState, setRngState } from './random.js';

@@ -6,7 +6,7 @@
 import {
   BackendError,
   type Backend, type BinaryOp, type Conv2dParams, type DType, type MatmulEpilogue, type Pool2dParams,
-  type ReduceOp, type TypedArray, type UnaryOp, type UnaryParams, type View, widenFloat16,
+  type ReduceOp, type TypedArray, type UnaryOp, type UnaryParams, type View,
 } from '@kiln/core';
 import type { AdapterInfo } from './device.js';
 import { GPUStorage } from './pool.js';
@@ -23,6 +23,7 @@ import * as pool from './ops/pool.js';
 import * as norm from './ops/norm.js';
 import { anyPacked, isPacked, packHost, packedRange, storageBytes, withWords } from './ops/packed.js';
 import { gemmInt8 } from './ops/matmul-int8.js';
+import { conv2dInt8 } from './ops/conv-int8.js';
 import { copyHalf, halfHostBytes, halfRange } from './ops/half.js';
 
 type GView = View<GPUStorage>;
@@ -49,8 +50,6 @@ export interface OpContext {
   wgslFeatures: readonly string[];
   alloc(size: number, dtype: DType): GPUStorage;
   release(s: GPUStorage): void;
-  /** Runs `run` on float32 stand-ins of the float16 views in `args` (core's widenFloat16): for routes without a float16 kernel. */
-  widenFloat16(primitive: string, args: unknown[], run: (args: unknown[]) => void): void;
 }
 
 export class WebGPUBackend implements Backend<GPUStorage> {
@@ -78,7 +77,6 @@ export class WebGPUBackend implements Backend<GPUStorage> {
     this.ctx = {
       rt: this.runtime, gemm: tuning.gemm, tuning, wgslFeatures: info.wgslLanguageFeatures ?? [],
       alloc: (s, d) => this.alloc(s, d), release: (s) => this.release(s),
-      widenFloat16: (primitive, args, run) => { widenFloat16(this, primitive, args, run); },
     };
   }
 
@@ -311,7 +309,8 @@ export class WebGPUBackend implements Backend<GPUStorage> {
 
   // ---- CNN ----
   conv2d(x: GView, w: GView, out: GView, p: Conv2dParams, epilogue?: Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>): void {
-    conv.conv2d(this.ctx, x, w, out, p, epilogue);
+    if (epilogue?.quant) conv2dInt8(this.ctx, x, w, out, p, { ...epilogue, quant: epilogue.quant });
+    else conv.conv2d(this.ctx, x, w, out, p, epilogue);
   }
   conv2dBackwardInput(dy: GView, w: GView, dx: GView, p: Conv2dParams): void { conv.conv2dBackwardInput(this.ctx, dy, w, dx, p); }
   conv2dBackwardWeight(x: GView, dy: GView, dw: GView, p: Conv2dParams): void { conv.conv2dBackwardWeight(this.ctx, x, dy, dw, p); }

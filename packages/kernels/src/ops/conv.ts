@@ -2,8 +2,8 @@
  * Backend glue for conv2d and its two backward primitives. float16 views
  * are read and written in place by every route (the generators' `half`
  * flags; the 1x1 and im2col routes through the GEMM's, im2col with a
- * float16 panel) except Winograd, whose transforms are float32: that route
- * runs on core's float32 stand-ins (ctx.widenFloat16).
+ * float16 panel; Winograd's transforms), except the float32-only vec4
+ * direct kernel, which float16 operands skip.
  */
 import type { Conv2dParams, MatmulEpilogue, View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
@@ -25,7 +25,6 @@ function halfNames(views: Record<string, GView | undefined>): string[] | undefin
   const names = Object.entries(views).filter(([, v]) => v?.dtype === 'float16').map(([n]) => n);
   return names.length ? names : undefined;
 }
-const anyHalf = (...views: (GView | undefined)[]) => views.some((v) => v?.dtype === 'float16');
 
 function geometry(x: GView, w: GView, y: GView, p: Conv2dParams): Meta {
   const [N, C, H, W] = x.shape;
@@ -115,10 +114,6 @@ export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
   if (conv1x1AsGemm(ctx, x, w, out, p, e)) return;
   const route = routeFor(ctx, 'forward', x, w, p);
   const wino = route.winograd ?? winogradTile(ctx.tuning, x.shape, w.shape, out.shape, p, 'forward');
-  if (wino && anyHalf(x, w, out, e.bias, e.residual)) {
-    // Winograd's transforms are float32: the whole call on float32 stand-ins (the epilogue's views too).
-    return ctx.widenFloat16('conv2d', [x, w, out, p, e], (a) => conv2d(ctx, a[0] as GView, a[1] as GView, a[2] as GView, p, a[4] as Epilogue));
-  }
   if (wino && winogradConv2d(ctx, x, w, out, p, wino, e)) return;
   if ((route.im2col ?? convIm2col(ctx.tuning)) && convViaIm2col(ctx, x, w, out, p, e)) return;
   const block = { ...convBlock(ctx.tuning, w.shape[0], p.groups), ...convOverride };
@@ -163,9 +158,6 @@ export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GVi
   const total = numel(dx.shape);
   if (total === 0) return;
   const wino = routeFor(ctx, 'backwardInput', dx, w, p).winograd ?? winogradTile(ctx.tuning, dy.shape, w.shape, dx.shape, p, 'backwardInput');
-  if (wino && anyHalf(dy, w, dx)) {
-    return ctx.widenFloat16('conv2dBackwardInput', [dy, w, dx, p], (a) => conv2dBackwardInput(ctx, a[0] as GView, a[1] as GView, a[2] as GView, p));
-  }
   if (wino && winogradBackwardInput(ctx, dy, w, dx, p, wino)) return;
   const config = { ...backwardConfig(ctx, 'backwardInput', dx.shape[1], p), half: halfNames({ dx, dy, w }) };
   const meta = geometry(dx, w, dy, p);

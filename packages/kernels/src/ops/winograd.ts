@@ -56,7 +56,7 @@ export function cachedFilterCount(ctx: OpContext): number {
  */
 function transformedFilter(ctx: OpContext, w: GView, m: WinogradTile, flip: boolean): GPUStorage {
   const [R, K] = flip ? [w.shape[1], w.shape[0]] : [w.shape[0], w.shape[1]];
-  const layout = `${m}:${flip ? 'f' : 'n'}:${w.offset}:${w.shape.join('x')}:${w.strides.join(',')}`;
+  const layout = `${m}:${flip ? 'f' : 'n'}:${w.dtype}:${w.offset}:${w.shape.join('x')}:${w.strides.join(',')}`;
   let cache = filterCaches.get(ctx.rt);
   if (!cache) filterCaches.set(ctx.rt, (cache = new Map()));
   let entries = cache.get(w.storage.buffer);
@@ -65,7 +65,7 @@ function transformedFilter(ctx: OpContext, w: GView, m: WinogradTile, flip: bool
   const hit = entries.get(layout);
   if (hit && hit.version === version) return hit.u;
   const u = hit?.u ?? ctx.alloc(winogradPoints(m) * R * K, 'float32');
-  const config: WinogradConfig = { kind: 'filter', m, flip };
+  const config: WinogradConfig = { kind: 'filter', m, flip, half: w.dtype === 'float16' ? ['wt'] : undefined };
   const meta = new Meta(WM.words);
   meta.set(WM.K, [K]).set(WM.R, [R]).set(WM.w, [w.offset, ...w.strides]);
   ctx.rt.dispatch({
@@ -110,7 +110,7 @@ function run(ctx: OpContext, x: GView, out: GView, u: GPUStorage, pad: [number, 
   meta.u[WM.epi] = epi;
   const V = ctx.alloc(a2 * K * Pp, 'float32');
   const Mx = ctx.alloc(a2 * R * Pp, 'float32');
-  const inCfg: WinogradConfig = { kind: 'input', m };
+  const inCfg: WinogradConfig = { kind: 'input', m, half: x.dtype === 'float16' ? ['x'] : undefined };
   ctx.rt.dispatch({
     kernel: 'winograd.input', key: winogradKey(inCfg), code: () => winogradWgsl(inCfg),
     bindings: [{ buffer: V.buffer, write: true }, { buffer: x.storage.buffer }],
@@ -123,7 +123,9 @@ function run(ctx: OpContext, x: GView, out: GView, u: GPUStorage, pad: [number, 
     out: { storage: Mx, dtype: f32, shape: [a2, R, P], strides: [R * Pp, Pp, 1], offset: 0 },
     bPadded: true,
   });
-  const outCfg: WinogradConfig = { kind: 'output', m };
+  // float16 out/bias/residual are read and written in place; U, V and Mx stay float32 (see wgsl/winograd.ts).
+  const outHalf = ([['out', out], ['bias', e.bias], ['res', e.residual]] as const).filter(([, v]) => v?.dtype === 'float16').map(([n]) => n);
+  const outCfg: WinogradConfig = { kind: 'output', m, half: outHalf.length ? outHalf : undefined };
   ctx.rt.dispatch({
     kernel: 'winograd.output', key: winogradKey(outCfg), code: () => winogradWgsl(outCfg),
     bindings: [

@@ -20,6 +20,7 @@
  * padded to Pp = P rounded up to 4 so the GEMM reads V as vec4.
  */
 import { bufferDecl, metaDecl, PRELUDE } from './common.js';
+import { HalfIO } from './half.js';
 
 /** One kernel of the family. */
 export interface WinogradConfig {
@@ -28,6 +29,14 @@ export interface WinogradConfig {
   m: 2 | 4;
   /** filter: read the input-gradient conv's weights (transposed channels, flipped taps). */
   flip?: boolean;
+  /**
+   * Operands stored as float16 words (wgsl/half.ts HalfIO), by WGSL name:
+   * filter: wt; input: x; output: out, bias, res. The transformed U, V and
+   * Mx stay f32, so the GEMMs between the transforms are float32 ones
+   * (f32 accumulation, as PyTorch's half convs) and a float16 output is
+   * rounded once, after the epilogue.
+   */
+  half?: readonly string[];
 }
 
 /**
@@ -47,7 +56,7 @@ export const WINO_WG = 64;
 
 /** Pipeline-cache key of a config. */
 export function winogradKey(c: WinogradConfig): string {
-  return `winograd:${c.kind}:f${c.m}${c.flip ? ':flip' : ''}`;
+  return `winograd:${c.kind}:f${c.m}${c.flip ? ':flip' : ''}${new HalfIO(c.half).key()}`;
 }
 
 type Mat = number[][];
@@ -119,7 +128,7 @@ function sandwich(L: Mat, src: string, rows: number, cols: number, out: string, 
 const m = (k: keyof typeof WM) => `mu(${WM[k]}u)`;
 const mI = (k: keyof typeof WM) => `mi(${WM[k]}u)`;
 
-function filter(c: WinogradConfig): string {
+function filter(c: WinogradConfig, io: HalfIO): string {
   const { G } = MATS[c.m];
   const a = G.length;
   const L: string[] = [];
@@ -133,13 +142,14 @@ function filter(c: WinogradConfig): string {
   for (const i of range(3)) {
     for (const j of range(3)) {
       const [h, w] = c.flip ? [2 - i, 2 - j] : [i, j];
-      L.push(`let g${i}_${j} = wt[base + ${h}u * sh + ${w}u * sw];`);
+      L.push(`let g${i}_${j} = ${io.ld('wt', `base + ${h}u * sh + ${w}u * sw`)};`);
     }
   }
   L.push(...sandwich(G, 'g', 3, 3, 'u', 't'));
   for (const i of range(a)) for (const j of range(a)) L.push(`U[(${i * a + j}u * R + r) * K + k] = u${i}_${j};`);
   return `${bufferDecl(1, 'U', 'f32', true)}
-${bufferDecl(2, 'wt', 'f32')}
+${io.decl(2, 'wt')}
+${io.helpers()}
 @compute @workgroup_size(${WINO_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ${L.join('\n  ')}
@@ -150,7 +160,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 const TILE = `let TW = ${m('TW')}; let TT = ${m('TH')} * TW;
   let n = p / TT; let t = p - n * TT; let th = t / TW; let tw = t - th * TW;`;
 
-function input(c: WinogradConfig): string {
+function input(c: WinogradConfig, io: HalfIO): string {
   const { BT } = MATS[c.m];
   const a = BT.length;
   const L: string[] = [];
@@ -166,14 +176,15 @@ function input(c: WinogradConfig): string {
   for (const j of range(a)) L.push(`let x${j} = w0 + ${j}; let cok${j} = x${j} >= 0 && x${j} < W; let col${j} = u32(max(x${j}, 0)) * sw;`);
   for (const i of range(a)) {
     for (const j of range(a)) {
-      L.push(`let d${i}_${j} = select(0.0, x[select(0u, row${i} + col${j}, rok${i} && cok${j})], rok${i} && cok${j});`);
+      L.push(`let d${i}_${j} = select(0.0, ${io.ld('x', `select(0u, row${i} + col${j}, rok${i} && cok${j})`)}, rok${i} && cok${j});`);
     }
   }
   L.push(...sandwich(BT, 'd', a, a, 'v', 't'));
   L.push(`let K = ${m('K')}; let Pp = ${m('Pp')};`);
   for (const i of range(a)) for (const j of range(a)) L.push(`V[(${i * a + j}u * K + k) * Pp + p] = v${i}_${j};`);
   return `${bufferDecl(1, 'V', 'f32', true)}
-${bufferDecl(2, 'x', 'f32')}
+${io.decl(2, 'x')}
+${io.helpers()}
 @compute @workgroup_size(${WINO_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ${L.join('\n  ')}
@@ -183,7 +194,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 const at4 = (at: number, n: string, c: string, h: string, w: string) =>
   `(mu(${at}u) + ${n} * mu(${at + 1}u) + ${c} * mu(${at + 2}u) + ${h} * mu(${at + 3}u) + ${w} * mu(${at + 4}u))`;
 
-function output(c: WinogradConfig): string {
+function output(c: WinogradConfig, io: HalfIO): string {
   const { AT } = MATS[c.m];
   const a = AT[0]!.length;
   const mm = c.m;
@@ -201,17 +212,18 @@ function output(c: WinogradConfig): string {
   L.push(`for (var i = 0u; i < ${mm}u; i++) { for (var j = 0u; j < ${mm}u; j++) {
     if (oh0 + i < OH && ow0 + j < OW) { store(n, r, oh0 + i, ow0 + j, ov[i * ${mm}u + j]); }
   } }`);
-  return `${bufferDecl(1, 'out', 'f32', true)}
+  return `${io.decl(1, 'out', { write: true })}
 ${bufferDecl(2, 'Mx', 'f32')}
-${bufferDecl(3, 'bias', 'f32')}
-${bufferDecl(4, 'res', 'f32')}
+${io.decl(3, 'bias')}
+${io.decl(4, 'res')}
+${io.helpers()}
 fn store(n: u32, oc: u32, oh: u32, ow: u32, acc: f32) {
   let epi = mu(${WM.epi}u);
   var v = acc;
-  if ((epi & 1u) != 0u) { v += bias[mu(${WM.bias}u) + oc * mu(${WM.bias + 1}u)]; }
-  if ((epi & 2u) != 0u) { v += res[${at4(WM.res, 'n', 'oc', 'oh', 'ow')}]; }
+  if ((epi & 1u) != 0u) { v += ${io.ld('bias', `mu(${WM.bias}u) + oc * mu(${WM.bias + 1}u)`)}; }
+  if ((epi & 2u) != 0u) { v += ${io.ld('res', at4(WM.res, 'n', 'oc', 'oh', 'ow'))}; }
   if ((epi & 4u) != 0u) { v = select(v, 0.0, v < 0.0); }
-  out[${at4(WM.y, 'n', 'oc', 'oh', 'ow')}] = v;
+  ${io.st('out', at4(WM.y, 'n', 'oc', 'oh', 'ow'), 'v')}
 }
 @compute @workgroup_size(${WINO_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -221,7 +233,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 /** WGSL of one kernel of the family. */
 export function winogradWgsl(c: WinogradConfig): string {
-  const body = c.kind === 'filter' ? filter(c) : c.kind === 'input' ? input(c) : output(c);
+  const io = new HalfIO(c.half);
+  const body = c.kind === 'filter' ? filter(c, io) : c.kind === 'input' ? input(c, io) : output(c, io);
   return `${metaDecl(WM.words)}
 ${PRELUDE}
 ${body}
