@@ -1,7 +1,8 @@
 /**
  * The conv autotuner. For each (adapter, strategy class, op, shape) it times
  * the routes that can compute the conv (im2col + GEMM, the direct kernel,
- * Winograd F(2x2) / F(4x4) for 3x3 stride-1 convs; for the input gradient
+ * the vec4 direct kernel where the input's rows allow it, Winograd F(2x2) /
+ * F(4x4) for 3x3 stride-1 convs; for the input gradient
  * the table's kernel or Winograd) and keeps the fastest, in memory and, with
  * a cache file, in JSON keyed by adapter. Every candidate's output is first
  * checked against the direct kernel on the same random operands (within the
@@ -19,9 +20,10 @@ import type { Conv2dParams, View } from '@kiln/core';
 import type { WebGPUBackend } from './backend.js';
 import type { GPUStorage } from './pool.js';
 import type { Runtime } from './runtime.js';
+import { direct4Eligible } from './ops/conv-direct.js';
 
 /** A way to compute a conv: see the module comment. 'table' is the tuning table's own choice. */
-export type ConvRoute = 'table' | 'im2col' | 'direct' | 'winograd2' | 'winograd4';
+export type ConvRoute = 'table' | 'im2col' | 'direct' | 'direct4' | 'winograd2' | 'winograd4';
 
 /** Options of {@link enableAutotune}. */
 export interface AutotuneOptions {
@@ -151,26 +153,38 @@ function candidates(s: ConvShape): ConvRoute[] {
   const wino = KH === 3 && KW === 3 && s.p.groups === 1 && one(s.p.stride) && one(s.p.dilation) && s.p.padding[0]! <= 2 && s.p.padding[1]! <= 2;
   const routes: ConvRoute[] = ['direct'];
   if (s.dir === 'forward' && s.p.groups === 1 && (C! * KH! * KW!) % 4 === 0) routes.push('im2col');
+  if (s.dir === 'forward' && direct4Eligible({ shape: s.x }, s.w, s.p)) routes.push('direct4');
   if (wino) routes.push('winograd2', 'winograd4');
   return routes;
 }
 
-/** The direct kernel of the forward is 'direct'; of the input gradient, the table's non-Winograd kernel. */
-export function routeOverride(route: ConvRoute): { im2col?: boolean; winograd?: 0 | 2 | 4 } {
+/** The direct kernel of the forward is 'direct' (scalar loads) or 'direct4' (vec4 input rows); of the input gradient, the table's non-Winograd kernel. */
+export function routeOverride(route: ConvRoute): RouteFields {
   switch (route) {
     case 'table': return {};
-    case 'im2col': return { im2col: true, winograd: 0 };
-    case 'direct': return { im2col: false, winograd: 0 };
+    case 'im2col': return { im2col: true, winograd: 0, vec4: false };
+    case 'direct': return { im2col: false, winograd: 0, vec4: false };
+    case 'direct4': return { im2col: false, winograd: 0, vec4: true };
     case 'winograd2': return { winograd: 2 };
     case 'winograd4': return { winograd: 4 };
   }
 }
 
+/** What a route fixes of ops/conv.ts's choices (unset fields: the tuning table decides). */
+export interface RouteFields {
+  /** Forward as im2col + GEMM. */
+  im2col?: boolean;
+  /** Winograd tile (0: none). */
+  winograd?: 0 | 2 | 4;
+  /** Forward by the vec4 direct kernel (wgsl/conv-direct.ts). */
+  vec4?: boolean;
+}
+
 /** The route a candidate being timed forces (read by ops/conv.ts), else null. */
-let forcing: { im2col?: boolean; winograd?: 0 | 2 | 4 } | null = null;
+let forcing: RouteFields | null = null;
 
 /** The route override of the candidate being timed, or null outside tuning. */
-export function forcedRoute(): { im2col?: boolean; winograd?: 0 | 2 | 4 } | null {
+export function forcedRoute(): RouteFields | null {
   return forcing;
 }
 

@@ -279,3 +279,21 @@ export function winogradTile(
   if (t.winograd === 4 && K <= WINOGRAD_F4_MAX_K && tiles(4) >= t.winogradMinTiles) return 4;
   return tiles(2) >= t.winogradMinTiles ? 2 : 0;
 }
+
+/**
+ * Whether the fixed table sends a conv forward to the vec4 direct kernel
+ * (wgsl/conv-direct.ts; ops/conv-direct.ts checks the input's alignment)
+ * when no earlier route took it. ops/conv.ts tries Winograd, then im2col,
+ * so on the CPU-like rows this is the forward of convs im2col declines:
+ * ResNet18's 7x7 stem (K = 147 is no multiple of 4). Measured on lavapipe
+ * (2 cores, load 9, GPU timestamps, best of interleaved rounds): stem N=1
+ * vec4 7.7-18.4 ms vs the scalar direct kernel 9.6-28.8 (the scalar one won
+ * one of six comparisons), N=8 97-128 vs 145 ms. On the same runs im2col
+ * beat it on every stride-2 3x3 and 1x1 shape of ResNet18 (e.g.
+ * layer3.0.conv1 N=1: im2col 7.1, vec4 7.2, scalar 10.9 ms), which is why
+ * it is not tried first. Not on the GPU rows: no GPU has measured it (the
+ * autotuner's 'direct4' candidate can still pick it there).
+ */
+export function convDirectVec4(t: KernelTuning): boolean {
+  return t.strategy === 'cpu-like' && t.subgroupSize > 0;
+}

@@ -42,8 +42,8 @@ gpuDescribe('autotune', () => {
     const done = await tunePending(be);
     const [key, result] = Object.entries(done)[0]!;
     expect(key).toBe('forward:x1x8x12x12:w8x8x3x3:s1x1:p1x1:d1x1:g1');
-    // Every candidate of a 3x3 stride-1 conv was checked and timed.
-    expect(Object.keys(result.ms).sort()).toEqual(['direct', 'im2col', 'winograd2', 'winograd4']);
+    // Every candidate of a 3x3 stride-1 conv was checked and timed (rows of 12: the vec4 direct kernel too).
+    expect(Object.keys(result.ms).sort()).toEqual(['direct', 'direct4', 'im2col', 'winograd2', 'winograd4']);
     for (const ms of Object.values(result.ms)) expect(ms).toBeGreaterThan(0);
     const fastest = Object.entries(result.ms).sort((a, b) => a[1]! - b[1]!)[0]![0];
     expect(result.route).toBe(fastest);
@@ -62,6 +62,10 @@ gpuDescribe('autotune', () => {
     writeFileSync(file, JSON.stringify(doc));
     await enableAutotune(be, { cache: file });
     expect((await be.profile(() => be.conv2d(x.g, w.g, o.g, P))).map((k) => k.kernel)).toEqual(['conv2d']);
+    doc.adapters[adapter]![key]!.route = 'direct4';
+    writeFileSync(file, JSON.stringify(doc));
+    await enableAutotune(be, { cache: file });
+    expect((await be.profile(() => be.conv2d(x.g, w.g, o.g, P))).map((k) => k.kernel)).toEqual(['conv2d.direct4']);
     // After a strategy switch the winners (tuned for the other class) do not apply: the table decides.
     const before = be.tuning.strategy;
     const names = async () => (await be.profile(() => be.conv2d(x.g, w.g, o.g, P))).map((k) => k.kernel).sort();

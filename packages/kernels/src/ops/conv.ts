@@ -10,12 +10,13 @@ import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
 import { grid1d } from '../wgsl/common.js';
 import { CM, CONV_EPI, convKey, convWgsl, type ConvConfig } from '../wgsl/conv.js';
-import { convBlock, convIm2col, winogradTile, type ConvBlock } from '../tuning.js';
+import { convBlock, convDirectVec4, convIm2col, winogradTile, type ConvBlock } from '../tuning.js';
 import { numel } from '../views.js';
 import { Meta } from './elementwise.js';
 import { gemm } from './matmul.js';
 import { winogradBackwardInput, winogradConv2d, type WinogradTile } from './winograd.js';
 import { forcedRoute, routeOverride, tunedRoute } from '../autotune.js';
+import { convDirect4 } from './conv-direct.js';
 
 type GView = View<GPUStorage>;
 type Epilogue = Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>;
@@ -63,7 +64,7 @@ function conv1x1AsGemm(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
 }
 
 /** Test/benchmark hook: fields set here override the tuning table's forward block. */
-export const convOverride: Partial<ConvBlock> & { im2col?: boolean; winograd?: WinogradTile | 0 } = {};
+export const convOverride: Partial<ConvBlock> & { im2col?: boolean; winograd?: WinogradTile | 0; vec4?: boolean } = {};
 
 /**
  * An ungrouped conv as im2col into a pooled scratch buffer plus one batched
@@ -104,8 +105,8 @@ function convViaIm2col(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
  * The route fields in force: a test override, else the candidate the
  * autotuner is timing, else the tuned winner for this shape (autotune.ts).
  */
-function routeFor(ctx: OpContext, dir: 'forward' | 'backwardInput', x: GView, w: GView, p: Conv2dParams): { im2col?: boolean; winograd?: WinogradTile | 0 } {
-  if (convOverride.winograd !== undefined || convOverride.im2col !== undefined) return convOverride;
+function routeFor(ctx: OpContext, dir: 'forward' | 'backwardInput', x: GView, w: GView, p: Conv2dParams): { im2col?: boolean; winograd?: WinogradTile | 0; vec4?: boolean } {
+  if (convOverride.winograd !== undefined || convOverride.im2col !== undefined || convOverride.vec4 !== undefined) return convOverride;
   return forcedRoute() ?? routeOverride(tunedRoute(ctx.rt, { dir, x: x.shape as number[], w: w.shape as number[], p }));
 }
 
@@ -134,6 +135,9 @@ export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
     { buffer: out.storage.buffer, write: true }, { buffer: x.storage.buffer }, { buffer: w.storage.buffer },
     { buffer: e.bias?.storage.buffer ?? ctx.rt.placeholder }, { buffer: e.residual?.storage.buffer ?? ctx.rt.placeholder },
   ];
+  // The vec4 direct kernel (ops/conv-direct.ts) where the tuner or the table picks it and the input's rows allow it.
+  const epiViews = [e.bias, e.residual].filter((v): v is GView => v !== undefined);
+  if (!config.half && (route.vec4 ?? convDirectVec4(ctx.tuning)) && convDirect4(ctx, x, w, out, p, meta, bindings, epiViews)) return;
   const pixels = out.shape[0] * out.shape[2] * out.shape[3];
   const pixelGroups = Math.ceil(pixels / block.tn / block.wg[0]);
   const channelGroups = Math.ceil(out.shape[1] / block.tm / block.wg[1]);
