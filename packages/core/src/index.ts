@@ -113,6 +113,7 @@ export {
   quantizedMatmul,
   type QuantizedMatmulOptions,
   quantizedConv2d,
+  quantizedConvOverride,
   packConvWeight,
   channelsLast,
   fromChannelsLast,

@@ -23,6 +23,7 @@ import * as pool from './ops/pool.js';
 import * as norm from './ops/norm.js';
 import { anyPacked, isPacked, packHost, packedRange, storageBytes, withWords } from './ops/packed.js';
 import { gemmInt8 } from './ops/matmul-int8.js';
+import { conv2dInt8 } from './ops/conv-int8.js';
 import { copyHalf, halfHostBytes, halfRange } from './ops/half.js';
 
 type GView = View<GPUStorage>;
@@ -308,7 +309,8 @@ export class WebGPUBackend implements Backend<GPUStorage> {
 
   // ---- CNN ----
   conv2d(x: GView, w: GView, out: GView, p: Conv2dParams, epilogue?: Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>): void {
-    conv.conv2d(this.ctx, x, w, out, p, epilogue);
+    if (epilogue?.quant) conv2dInt8(this.ctx, x, w, out, p, { ...epilogue, quant: epilogue.quant });
+    else conv.conv2d(this.ctx, x, w, out, p, epilogue);
   }
   conv2dBackwardInput(dy: GView, w: GView, dx: GView, p: Conv2dParams): void { conv.conv2dBackwardInput(this.ctx, dy, w, dx, p); }
   conv2dBackwardWeight(x: GView, dy: GView, dw: GView, p: Conv2dParams): void { conv.conv2dBackwardWeight(this.ctx, x, dy, dw, p); }

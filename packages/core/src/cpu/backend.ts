@@ -6,6 +6,7 @@ import { cpuBinary, cpuCopy, cpuFill, cpuUnary, cpuWhere } from './elementwise.j
 import { cpuReduce } from './reduce.js';
 import { cpuMatmul } from './linalg.js';
 import { cpuQuantMatmul } from './qgemm.js';
+import { cpuQuantConv2d } from './qconv.js';
 import { cpuGather, cpuIndexAdd, cpuIndexSelect, cpuScatterAdd } from './indexing.js';
 import { cpuConv2d, cpuConv2dBackwardInput, cpuConv2dBackwardWeight } from './conv.js';
 import {
@@ -75,7 +76,10 @@ export class CpuBackend implements Backend<CpuStorage> {
   scatterAdd(out: View, dim: number, index: View, src: View): void { cpuScatterAdd(out, dim, index, src); }
   indexSelect(x: View, dim: number, index: View, out: View): void { cpuIndexSelect(x, dim, index, out); }
   indexAdd(out: View, dim: number, index: View, src: View): void { cpuIndexAdd(out, dim, index, src); }
-  conv2d(x: View, w: View, out: View, p: Conv2dParams, ep?: Omit<MatmulEpilogue, 'biasAxis' | 'alpha'>): void { cpuConv2d(x, w, out, p, ep); }
+  conv2d(x: View, w: View, out: View, p: Conv2dParams, ep?: Omit<MatmulEpilogue, 'biasAxis' | 'alpha'>): void {
+    if (ep?.quant) cpuQuantConv2d(x, w, out, p, { ...ep, quant: ep.quant });
+    else cpuConv2d(x, w, out, p, ep);
+  }
   conv2dBackwardInput(dy: View, w: View, dx: View, p: Conv2dParams): void { cpuConv2dBackwardInput(dy, w, dx, p); }
   conv2dBackwardWeight(x: View, dy: View, dw: View, p: Conv2dParams): void { cpuConv2dBackwardWeight(x, dy, dw, p); }
   maxPool2d(x: View, out: View, indices: View, p: Pool2dParams): void { cpuMaxPool2d(x, out, indices, p); }

@@ -1,8 +1,12 @@
 /**
  * Quantized 2-D convolution: uint8 activations kept channels-last (NHWC
- * storage behind an NCHW view, as PyTorch's x86 engines keep them), an
- * im2col gather padded with the input zero point (so padding contributes
- * (zp - zp) * w = 0), and the integer GEMM with the requantizing epilogue.
+ * storage behind an NCHW view, as PyTorch's x86 engines keep them). Where
+ * the channels fill whole u32 words (C a multiple of 4: every ResNet conv
+ * but the stem) it is one backend conv2d with a `quant` epilogue (the fused
+ * int8 conv: implicit GEMM over the packed activation, no im2col buffer);
+ * otherwise an im2col gather padded with the input zero point (so padding
+ * contributes (zp - zp) * w = 0) and the integer GEMM. Both compute the same
+ * int32 sums and the same requantizing epilogue, so the same integers.
  * Output: a quint8 QTensor, again an NCHW view of NHWC integers.
  */
 import { KilnError, ShapeError, fmtShape } from '../errors.js';
@@ -13,6 +17,17 @@ import { tidy, keep } from '../memory.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { QTensor } from './qtensor.js';
 import { quantizedMatmul } from './qmatmul.js';
+import { empty } from '../ops/util.js';
+
+/**
+ * Test/benchmark hook: `path` forces the im2col + GEMM route ('im2col') or
+ * the fused conv ('fused', only where C is a multiple of 4); unset: fused
+ * where it applies.
+ */
+export const quantizedConvOverride: {
+  /** The forced route; unset: the fused conv where it applies. */
+  path?: 'im2col' | 'fused';
+} = {};
 
 /** Geometry of a quantized conv (groups 1, as every ResNet conv). */
 export interface QConvGeometry {
@@ -89,6 +104,25 @@ export function quantizedConv2d(
   const sx = x.qScale();
   const zx = x.qZeroPoint();
   const O = w.packed.shape[0]!;
+  const dev = x.device;
+  const mult = w.scales.map((s) => (sx * s) / out.scale);
+  const fused = quantizedConvOverride.path !== 'im2col' && C % 4 === 0;
+  if (quantizedConvOverride.path === 'fused' && !fused) throw new KilnError(op, `the fused int8 conv needs channels in multiples of 4, got ${C}`);
+  if (fused) {
+    const ints = noGrad(() => tidy(() => {
+      const xs = channelsLast(x);
+      const y = empty([N, oH, oW, O], 'uint8', xs._storage.backend);
+      const wv = w.packed.reshape([O, kh, kw, C]).permute([0, 3, 1, 2]);
+      const aZeroPoint = tensor([zx], { dtype: 'int32', device: dev });
+      const scale = tensor(mult, { dtype: 'float32', device: dev });
+      const b = bias ? tensor(bias.map((v) => v / out.scale), { dtype: 'float32', device: dev }) : undefined;
+      xs._storage.backend.conv2d(xs.permute([0, 3, 1, 2])._view(), wv._view(), y.permute([0, 3, 1, 2])._view(),
+        { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: 1 },
+        { relu: out.relu, quant: { aZeroPoint: aZeroPoint._view(), bColSum: w.colSum._view(), scale: scale._view(), bias: b?._view(), outZeroPoint: out.zeroPoint } });
+      return y;
+    }));
+    return fromChannelsLast(ints, out.scale, out.zeroPoint);
+  }
   const ints = noGrad(() => tidy(() => {
     const xp = ph || pw ? pad(channelsLast(x), [0, 0, pw, pw, ph, ph], zx) : channelsLast(x);
     const taps: Tensor[] = [];
@@ -100,8 +134,6 @@ export function quantizedConv2d(
     let cols = (taps.length === 1 ? taps[0]!.contiguous() : stack(taps, 3)).reshape([N * oH * oW, w.k]);
     const kp = w.packed.shape[1]!;
     if (kp !== w.k) cols = pad(cols, [0, kp - w.k]);
-    const dev = x.device;
-    const mult = w.scales.map((s) => (sx * s) / out.scale);
     const y = quantizedMatmul(cols, w.packed, {
       aZeroPoint: tensor([zx], { dtype: 'int32', device: dev }),
       bColSum: w.colSum,

@@ -15,6 +15,16 @@
  * (128 - za) * colSum[n] back. With shareA = S, lane s loads rows
  * m0 + g*S + s and subgroupBroadcast hands each row word to every lane.
  *
+ * With `conv` set, A is not a matrix but a packed channels-last uint8/int8
+ * activation [N, H, W, C] (C a multiple of 4, so each u32 word is 4
+ * channels of one pixel) and the GEMM is an implicit-im2col convolution:
+ * row m is the output pixel (n, oh, ow), K runs over (kh, kw, C/4) words as
+ * the packed weight [O, kh, kw, C] does, and each thread walks the taps,
+ * reading its TM pixels' words directly (no im2col buffer) and the input
+ * zero point (4 copies of the byte) where a tap falls into the padding,
+ * which the epilogue's zero-point correction cancels exactly as it cancels
+ * an im2col padded with the zero point.
+ *
  * Epilogue per element, v = acc + (shift - za) * colSum[n]:
  * float out:      y = f32(v) * scale[n] (+ bias[n]) (ReLU), plain store;
  * int8/uint8 out: q = clamp(round(f32(v + bias[n]) * scale[n]) + zo, lo, hi)
@@ -34,14 +44,24 @@ export interface Int8Gemm {
   out: 'f32' | 'i8' | 'u8';
   /** A requantized output's bias: int32 added to the accumulator, or float32 added after scaling. */
   bias?: 'i32' | 'f32';
+  /** Implicit-GEMM convolution: A is a packed channels-last activation, the geometry in the {@link GQC} meta words. */
+  conv?: boolean;
 }
 
 /** Meta word layout of the int8 GEMM (epi bit 0: bias, bit 1: relu; *At: element offsets of the epilogue operands). */
 export const GQ = { M: 0, N: 1, K: 2, B: 3, a: 4, b: 8, out: 12, epi: 16, zo: 17, lo: 18, hi: 19, zpAt: 20, csAt: 21, scAt: 22, biasAt: 23, words: 24 };
 
+/**
+ * Meta words of the implicit-GEMM conv (after {@link GQ}'s): input height,
+ * width, channel words, kernel h/w, stride h/w, dilation h/w, output h/w,
+ * element strides of the input's n, h and w (its channel stride is 1), and
+ * padding h/w.
+ */
+export const GQC = { H: 24, W: 25, C4: 26, KH: 27, KW: 28, SH: 29, SW: 30, DH: 31, DW: 32, OH: 33, OW: 34, sN: 35, sH: 36, sW: 37, PH: 38, PW: 39, words: 40 };
+
 /** Cache-key part of the int8 flag. */
 export function int8Key(q: Int8Gemm): string {
-  return `i8:${q.a}:${q.dot}:${q.out}:${q.bias ?? 'i32'}`;
+  return `i8:${q.a}:${q.dot}:${q.out}:${q.bias ?? 'i32'}${q.conv ? ':conv' : ''}`;
 }
 
 /** The WGSL language feature the 'dot4' and 'unpack' paths need. */
@@ -122,18 +142,54 @@ function body(c: GemmConfig, q: Int8Gemm): string {
   L.push(`let sam = mu(${g.a + 2}u); let sbn = mu(${g.b + 3}u);`);
   L.push(`let aBase = mu(${g.a}u) + bt * mu(${g.a + 1}u); let bBase = mu(${g.b}u) + bt * mu(${g.b + 1}u);`);
   const aRows = S ? tm / S : tm;
-  for (const i of range(aRows)) L.push(`let ar${i} = (aBase + min(m0 + ${S ? `${i * S}u + sid` : `${i}u`}, M - 1u) * sam) / 4u;`);
+  const row = (i: number) => `min(m0 + ${S ? `${i * S}u + sid` : `${i}u`}, M - 1u)`;
+  const flip = q.a === 'u8' ? ' ^ 0x80808080u' : '';
+  // The A word of row r at k-word `k` (conv: within the current tap).
+  let aWord: (r: number) => string;
+  if (q.conv) {
+    const c = GQC;
+    L.push(`let OW = mu(${c.OW}u); let OHW = mu(${c.OH}u) * OW; let C4 = mu(${c.C4}u); let KW = mu(${c.KW}u);`);
+    L.push(`let H = i32(mu(${c.H}u)); let W = i32(mu(${c.W}u)); let sH = mu(${c.sH}u); let sW = mu(${c.sW}u);`);
+    L.push(`let zpw = (bitcast<u32>(azp[mu(${g.zpAt}u)]) & 255u) * 0x01010101u;`);
+    for (const r of range(aRows)) {
+      L.push(`let am${r} = ${row(r)}; let ow${r} = am${r} % OW; let oh${r} = (am${r} % OHW) / OW;`);
+      L.push(`let ih${r} = i32(oh${r} * mu(${c.SH}u)) - mi(${c.PH}u); let iw${r} = i32(ow${r} * mu(${c.SW}u)) - mi(${c.PW}u);`);
+      L.push(`let px${r} = aBase + (am${r} / OHW) * mu(${c.sN}u);`);
+    }
+    aWord = (r) => `select(zpw, A[p${r} + c], ok${r})`;
+  } else {
+    for (const r of range(aRows)) L.push(`let ar${r} = (aBase + ${row(r)} * sam) / 4u;`);
+    aWord = (r) => `A[ar${r} + k]`;
+  }
   for (const j of range(tn)) L.push(`let bc${j} = (bBase + min(cu${j}, N - 1u) * sbn) / 4u;`);
   for (const i of range(tm)) for (const j of range(tn)) L.push(`var acc${i}_${j} = 0;`);
-  const flip = q.a === 'u8' ? ' ^ 0x80808080u' : '';
-  L.push('for (var k = 0u; k < K4; k++) {');
+  const inner: string[] = [];
   if (S) {
-    for (const r of range(aRows)) L.push(`  let al${r} = A[ar${r} + k]${flip};`);
-    for (const i of range(tm)) L.push(`  let a${i} = subgroupBroadcast(al${Math.floor(i / S)}, ${i % S}u);`);
-  } else for (const i of range(tm)) L.push(`  let a${i} = A[ar${i} + k]${flip};`);
-  for (const j of range(tn)) L.push(`  let b${j} = Bm[bc${j} + k];`);
-  for (const i of range(tm)) for (const j of range(tn)) L.push(`  acc${i}_${j} += dot8(a${i}, b${j});`);
-  L.push('}');
+    for (const r of range(aRows)) inner.push(`let al${r} = ${aWord(r)}${flip};`);
+    for (const i of range(tm)) inner.push(`let a${i} = subgroupBroadcast(al${Math.floor(i / S)}, ${i % S}u);`);
+  } else for (const i of range(tm)) inner.push(`let a${i} = ${aWord(i)}${flip};`);
+  for (const j of range(tn)) inner.push(`let b${j} = Bm[bc${j} + k];`);
+  for (const i of range(tm)) for (const j of range(tn)) inner.push(`acc${i}_${j} += dot8(a${i}, b${j});`);
+  if (q.conv) {
+    const c = GQC;
+    // Taps outside, channel words inside: the bounds check and address are per tap, not per word.
+    L.push(`for (var ti = 0u; ti < mu(${c.KH}u); ti++) { for (var tj = 0u; tj < KW; tj++) {`);
+    L.push(`  let kb = (ti * KW + tj) * C4;`);
+    for (const r of range(aRows)) {
+      L.push(`  let y${r} = ih${r} + i32(ti * mu(${c.DH}u)); let x${r} = iw${r} + i32(tj * mu(${c.DW}u));`);
+      L.push(`  let ok${r} = y${r} >= 0 && y${r} < H && x${r} >= 0 && x${r} < W;`);
+      L.push(`  let p${r} = select(0u, (px${r} + u32(max(y${r}, 0)) * sH + u32(max(x${r}, 0)) * sW) / 4u, ok${r});`);
+    }
+    L.push('  for (var c = 0u; c < C4; c++) {');
+    L.push('    let k = kb + c;');
+    for (const line of inner) L.push(`    ${line}`);
+    L.push('  }');
+    L.push('} }');
+  } else {
+    L.push('for (var k = 0u; k < K4; k++) {');
+    for (const line of inner) L.push(`  ${line}`);
+    L.push('}');
+  }
   // One rolled store loop (one inlined epilogue), as the float GEMM does.
   L.push(`var ov: array<i32, ${tm * tn}>;`);
   for (const i of range(tm)) for (const j of range(tn)) L.push(`ov[${i * tn + j}] = acc${i}_${j};`);
@@ -151,7 +207,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 /** WGSL of the int8 register GEMM for `c` (c.int8 set). */
 export function gemmInt8Wgsl(c: GemmConfig, q: Int8Gemm): string {
   return `${c.shareA ? 'enable subgroups;' : ''}
-${metaDecl(GQ.words)}
+${metaDecl(q.conv ? GQC.words : GQ.words)}
 ${decls(q)}
 ${dotFn(q.dot)}
 ${epilogue(q)}
