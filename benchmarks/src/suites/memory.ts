@@ -13,8 +13,16 @@
  * and at half of it give the line, and the budget gives the batch. (At
  * batches of 1-2 the fixed part dominates and the peak hardly moves, so
  * small batches would not give the slope.)
+ *
+ * Before the steps, the float16 kernels against float32 on the two shapes
+ * that dominate (measureHalfKernels): ResNet18's layer1 conv (64 -> 64,
+ * 3x3, 56x56, forward) and a 1024^3 GEMM. Per dtype: median ms, the bytes
+ * of the operands the kernels must read and write (inputs + output at the
+ * dtype's size), and the pool's growth over the op (output plus scratch:
+ * im2col panels, Winograd transforms, or float32 stand-ins if a route had
+ * no float16 kernel).
  */
-import { autocast, crossEntropy, fromArray, memory, randn, resetPeakMemoryStats, tidy } from '@kiln/core';
+import { autocast, conv2d, crossEntropy, fromArray, Generator, memory, randn, resetPeakMemoryStats, tidy, type Tensor } from '@kiln/core';
 import { GradScaler, optim } from '@kiln/nn';
 import { resnet18, type CheckpointMode } from '@kiln/resnet';
 import { outOfTime, type Bench } from '../bench.js';
@@ -101,6 +109,78 @@ export function largestBatch(budget: number, a: { batch: number; peak: number },
 
 const MiB = (n: number) => Number((n / 2 ** 20).toFixed(1));
 
+/** What one float16-or-float32 kernel case used. */
+export interface KernelBytes {
+  ms: number;
+  /** Bytes of the inputs and the output at their dtype: what any kernel for the op must move at least once. */
+  operandBytes: number;
+  /** Pool growth over the op: the output plus every scratch buffer it took. */
+  peakGrowthBytes: number;
+}
+
+/** The float16-vs-float32 kernel cases: [name, inputs' shapes, the op]. */
+export function halfKernelCases(quick: boolean): [string, number[][], (a: Tensor, b: Tensor) => Tensor][] {
+  const n = quick ? 1 : 8;
+  const g = quick ? 256 : 1024;
+  return [
+    [`conv2d resnet18 layer1 N=${n} 64x56x56 3x3 -> 64`, [[n, 64, 56, 56], [64, 64, 3, 3]], (x, w) => conv2d(x, w, null, { padding: 1 })],
+    [`matmul ${g}x${g}x${g}`, [[g, g], [g, g]], (a, b) => a.matmul(b)],
+  ];
+}
+
+/** Times `op` on fresh `dtype` operands of `shapes` on WebGPU (median of `runs` after one warm-up) and measures its bytes. */
+export async function measureHalfKernel(shapes: number[][], op: (a: Tensor, b: Tensor) => Tensor, dtype: 'float32' | 'float16', runs: number): Promise<KernelBytes> {
+  const device = 'webgpu';
+  const [a, b] = shapes.map((s, i) => tidy(() => randn(s, { device, generator: new Generator(i + 1) }).mul(0.1).to(dtype)));
+  const size = dtype === 'float16' ? 2 : 4;
+  try {
+    const times: number[] = [];
+    let peakGrowthBytes = 0;
+    let outElems = 0;
+    for (let r = 0; r <= runs; r++) {
+      await memorySync(device);
+      resetPeakMemoryStats(device);
+      const before = memory(device).peakBytesInUse;
+      const t0 = performance.now();
+      const y = op(a!, b!);
+      await memorySync(device);
+      if (r > 0) times.push(performance.now() - t0);
+      peakGrowthBytes = memory(device).peakBytesInUse - before;
+      outElems = y.numel();
+      y.dispose();
+    }
+    times.sort((x, y) => x - y);
+    return { ms: times[times.length >> 1]!, operandBytes: (a!.numel() + b!.numel() + outElems) * size, peakGrowthBytes };
+  } finally {
+    a!.dispose();
+    b!.dispose();
+  }
+}
+
+/** float16 vs float32 on the layer1 conv and the GEMM (see the file comment): one JSON line per case and dtype. */
+export async function halfKernelSuite(bench: Bench): Promise<void> {
+  const runs = bench.opts.quick ? 1 : 3;
+  for (const [name, shapes, op] of halfKernelCases(bench.opts.quick)) {
+    let f32: KernelBytes | null = null;
+    for (const dtype of ['float32', 'float16'] as const) {
+      const c = `${name} ${dtype}`;
+      if (outOfTime(bench, 'memory', c)) continue;
+      try {
+        const m = await measureHalfKernel(shapes, op, dtype, runs);
+        f32 ??= dtype === 'float32' ? m : null;
+        log(`memory: ${c}: ${m.ms.toFixed(1)} ms, operands ${MiB(m.operandBytes)} MiB, pool growth ${MiB(m.peakGrowthBytes)} MiB`);
+        bench.reporter.emit({
+          suite: 'memory', case: c, ms: Number(m.ms.toPrecision(5)),
+          operandBytes: m.operandBytes, peakGrowthBytes: m.peakGrowthBytes,
+          ...(f32 && dtype === 'float16' ? { msVsFloat32: Number((m.ms / f32.ms).toFixed(3)), peakGrowthVsFloat32: Number((m.peakGrowthBytes / f32.peakGrowthBytes).toFixed(3)) } : {}),
+        });
+      } catch (e) {
+        bench.reporter.emit({ suite: 'memory', case: c, error: (e as Error).message.split('\n')[0]!.slice(0, 300) });
+      }
+    }
+  }
+}
+
 /** The `memory` suite of `npm run bench` (see the file comment). */
 export async function memorySuite(bench: Bench): Promise<void> {
   const batch = bench.opts.quick ? 2 : 16;
@@ -110,6 +190,7 @@ export async function memorySuite(bench: Bench): Promise<void> {
     bench.reporter.emit({ suite: 'memory', case: `resnet18 step N=${batch}`, error: `kiln webgpu unavailable: ${bench.kilnError}` });
     return;
   }
+  await halfKernelSuite(bench);
   let baseline: StepMemory | null = null;
   for (const cfg of MEMORY_CONFIGS) {
     const name = `resnet18 step N=${batch} ${size}x${size}: ${cfg.name}`;
