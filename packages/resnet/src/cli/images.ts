@@ -1,5 +1,5 @@
 import { fromArray, noGrad, type Tensor } from '@kiln/core';
-import { batchImages, preprocessImage } from '../preprocess/index.js';
+import { batchImages, preprocessImage, type PreprocessOptions } from '../preprocess/index.js';
 import type { ResNet } from '../model/resnet.js';
 import { CliError, type CliIO } from './io.js';
 import { chunks, progressBar, readInput } from './common.js';
@@ -11,13 +11,13 @@ export interface ImageRunOptions {
   device: string;
 }
 
-/** Reads and preprocesses every image first, so a bad file fails before any compute. */
-async function loadImages(paths: readonly string[]): Promise<{ data: Float32Array; shape: number[] }[]> {
+/** Reads and preprocesses every image first (ImageNet eval pipeline, `opts` as preprocessImage's), so a bad file fails before any compute. */
+export async function loadImages(paths: readonly string[], opts: PreprocessOptions = {}): Promise<{ data: Float32Array; shape: number[] }[]> {
   const out = [];
   for (const p of paths) {
     const bytes = await readInput(p, 'image');
     try {
-      out.push(preprocessImage(bytes));
+      out.push(preprocessImage(bytes, opts));
     } catch (e) {
       throw new CliError(`cannot decode image '${p}': ${(e as Error).message}`);
     }

@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { classify } from './classify.js';
 import { BACKENDS, positiveInt } from './common.js';
 import { features } from './features.js';
-import { exportModel } from './export.js';
+import { exportModel, QUANTIZE_MODES } from './export.js';
 import { info } from './info.js';
 import { tune } from './tune.js';
 import { CliError, oneLine, type CliIO } from './io.js';
@@ -42,13 +42,15 @@ export function kilnProgram(io: CliIO): Command {
 
   program
     .command('export')
-    .description('the model as ONNX (torch.onnx.export): input `input` [1, 3, size, size], output `logits`')
+    .description('the model as ONNX (torch.onnx.export): input `input` [1, 3, size, size], output `logits`; fp32, or int8 with --quantize')
     .requiredOption('-w, --weights <file>', 'resnet18/34 weights (.pth or .safetensors)')
     .requiredOption('-o, --out <file>', 'the .onnx file to write')
     .option('--opset <n>', 'ONNX opset (13 to 17)', positiveInt('--opset'), 17)
     .option('--dynamic-batch', 'make the batch dimension dynamic (dim_param "batch")', false)
     .option('--size <n>', 'input height and width', positiveInt('--size'), 224)
     .option('--no-fold-batch-norm', 'keep BatchNormalization nodes instead of folding them into the convs')
+    .addOption(new Option('--quantize <mode>', 'dynamic: fc int8 (MatMulInteger); static: int8 throughout, calibrated, in QDQ form').choices([...QUANTIZE_MODES]))
+    .option('--calibrate <images...>', 'PNG or JPEG files that calibrate --quantize static (eval preprocessing at --size)')
     .addOption(backendOption())
     .action((opts) => exportModel(io, opts));
 
