@@ -54,22 +54,27 @@ describeWhenReady('ONNX export of dynamically quantized models', problem, () => 
       expect(h.ReduceMax).toBe(2);
     });
 
+    let float: ResNet;
     let model: ResNet;
     let x: Tensor;
     beforeAll(async () => {
-      model = await calibratedResnet18(device);
-      await quantizeDynamic(model);
+      float = await calibratedResnet18(device);
+      // quantizeDynamic returns a new model (sharing the layers it keeps); the float one is unchanged.
+      model = await quantizeDynamic(float);
       x = fromArray(ref.values(inputRec), inputRec.shape, { device });
     });
     afterAll(() => {
       model?.releaseFolded();
       model?.dispose();
+      float?.releaseFolded();
+      float?.dispose();
       x?.dispose();
     });
 
     it('resnet18 with its fc dynamically quantized: onnxruntime = Kiln, same top-1', async () => {
       // Logits O(10): the integer part is exact, float32 rounding of the rest stays below 1e-4.
-      const { diff } = await compare(model, x, 1000, 1e-4);
+      const { bytes, diff } = await compare(model, x, 1000, 1e-4);
+      expect(opHistogram(bytes).MatMulInteger).toBe(1);
       console.log(`[onnx] ${device} dynamic-quantized resnet18: onnxruntime vs Kiln max |diff| ${diff.toExponential(2)}`);
     });
   });
