@@ -4,7 +4,9 @@
  * (the first is the warm-up), against PyTorch CPU. The same 20 steps prove
  * the steady state allocates no GPU buffers: the backend's buffersAllocated
  * after step 1 must equal the count after the last step. The first step's
- * loss is compared with PyTorch's on the same weights and batch.
+ * loss is compared with PyTorch's on the same weights and batch. One more
+ * step runs under the kernels' timestamp profiler: a profile_train line per
+ * kernel (ms over its dispatches, count, share of the step's GPU time).
  */
 import { fromArray, memory } from '@kiln/core';
 import { outOfTime, type Bench } from '../bench.js';
@@ -60,6 +62,21 @@ export async function trainSuite(bench: Bench): Promise<void> {
       extra.buffersAllocatedAfterFirst = allocated[allocated.length - 1]! - allocated[0]!;
       const mem = memory('webgpu');
       extra.memory = { numTensors: mem.numTensors, bytesInUse: mem.bytesInUse, bytesPooled: mem.bytesPooled };
+      // One more step under the timestamp profiler (after the steps counted above): which kernels hold the step.
+      try {
+        const kernels = await backend.profile(async () => {
+          const loss = model.step(x, y);
+          await backend.sync();
+          loss.dispose();
+        });
+        const total = kernels.reduce((a, k) => a + k.ms, 0);
+        for (const k of [...kernels].sort((a, b) => b.ms - a.ms)) {
+          bench.reporter.emit({ suite: 'profile_train', case: k.kernel, ms: Number(k.ms.toPrecision(4)), count: k.count, share: `${((100 * k.ms) / total).toFixed(1)}%` });
+        }
+        bench.reporter.emit({ suite: 'profile_train', case: `${name} total`, ms: Number(total.toPrecision(4)), count: kernels.reduce((a, k) => a + k.count, 0) });
+      } catch (e) {
+        log(`train profile: ${(e as Error).message.split('\n')[0]}`);
+      }
     } catch (e) {
       kilnError = (e as Error).message.split('\n')[0]!.slice(0, 300);
     } finally {
