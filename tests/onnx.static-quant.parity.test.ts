@@ -81,6 +81,12 @@ describeWhenReady('ONNX export of a statically quantized ResNet18 (QDQ)', proble
       expect(biases.length).toBe(21);
     });
 
+    it('exports at opset 13 too (per-axis DequantizeLinear is opset 13\'s), accepted by onnx.checker', async () => {
+      const b13 = await exportOnnx(model, x, { opset: 13 });
+      checkModel(b13);
+      expect(readOnnx(b13).opsetImports[0]!.version).toBe(13);
+    });
+
     it('onnxruntime fuses every QDQ group into its int8 kernels (QLinearConv, QLinearAdd, QGemm)', async () => {
       const h = opHistogram(await ortOptimizedModel(bytes));
       expect(h).toMatchObject({ QLinearConv: 20, QLinearAdd: 8, QGemm: 1, QLinearGlobalAveragePool: 1, MaxPool: 1, QuantizeLinear: 1, DequantizeLinear: 1 });
