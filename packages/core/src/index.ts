@@ -85,7 +85,9 @@ export {
   type RawArray,
   type RawDType,
   type RawTensor,
+  type WidenOptions,
 } from './io/raw-tensor.js';
+export { encodeHalf, decodeHalf } from './float16.js';
 export {
   readSafetensors,
   writeSafetensors,

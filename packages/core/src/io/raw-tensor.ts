@@ -41,8 +41,18 @@ export interface RawTensor {
   data: RawArray;
 }
 
-/** The dtypes Kiln's core tensors hold; a widened {@link RawTensor} has one of these. */
-export type KilnDType = 'float32' | 'int32' | 'int8' | 'uint8' | 'bool';
+/** The dtypes Kiln's core tensors hold; a widened {@link RawTensor} has one of these (float16 only when kept, see {@link WidenOptions}). */
+export type KilnDType = 'float32' | 'float16' | 'int32' | 'int8' | 'uint8' | 'bool';
+
+/** How {@link widenToKiln} (and the readers that call it) treats float16. */
+export interface WidenOptions {
+  /**
+   * 'float32' (default): float16 tensors widen to float32 (exact).
+   * 'keep': they stay float16 (the raw bit patterns, a Kiln float16 tensor's
+   * host form), so fp16 weights load at 2 bytes per element.
+   */
+  float16?: 'float32' | 'keep';
+}
 
 const CTORS = {
   float32: Float32Array,
@@ -132,14 +142,16 @@ export interface KilnRawTensor extends RawTensor {
 /**
  * Narrows a tensor to a dtype Kiln's core holds, the rule every reader applies
  * unless asked to keep file dtypes:
- * - float16, bfloat16 -> float32 (exact); float64 -> float32 (rounded to nearest);
+ * - float16 -> float32 (exact), or kept as float16 with `{ float16: 'keep' }`;
+ *   bfloat16 -> float32 (exact); float64 -> float32 (rounded to nearest);
  * - int64, int16 -> int32 when every value fits. An int64 value outside int32
  *   (never the case for `num_batches_tracked` in practice) is an error naming
  *   the tensor, never a silent wrap-around; read such files with `keepDtype`.
  * - int32, int8, uint8, bool and float32 pass through unchanged.
  */
-export function widenToKiln(t: RawTensor, op: string, key: string): KilnRawTensor {
+export function widenToKiln(t: RawTensor, op: string, key: string, opts: WidenOptions = {}): KilnRawTensor {
   const { shape } = t;
+  if (t.dtype === 'float16' && opts.float16 === 'keep') return t as KilnRawTensor;
   switch (t.dtype) {
     case 'float32':
     case 'int32':

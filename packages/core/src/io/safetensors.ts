@@ -1,5 +1,5 @@
 import { FormatError } from './errors.js';
-import { rawFromBytes, rawItemSize, rawToBytes, shapeSize, widenToKiln, type RawDType, type RawTensor } from './raw-tensor.js';
+import { rawFromBytes, rawItemSize, rawToBytes, shapeSize, widenToKiln, type RawDType, type RawTensor, type WidenOptions } from './raw-tensor.js';
 
 /**
  * safetensors read and write (https://github.com/huggingface/safetensors):
@@ -46,7 +46,7 @@ export interface SafetensorsFile {
 }
 
 /** Options for {@link readSafetensors}. */
-export interface ReadSafetensorsOptions {
+export interface ReadSafetensorsOptions extends WidenOptions {
   /** Keep file dtypes (F16/BF16 as raw bits, I64 as BigInt64Array) instead of widening to Kiln's (see `widenToKiln`). */
   keepDtype?: boolean;
 }
@@ -117,7 +117,7 @@ export function readSafetensors(bytes: Uint8Array, opts: ReadSafetensorsOptions 
   const tensors = new Map<string, RawTensor>();
   for (const e of entries) {
     const raw: RawTensor = { dtype: e.dtype, shape: e.shape, data: rawFromBytes(e.dtype, data.subarray(e.begin, e.end)) };
-    tensors.set(e.name, opts.keepDtype ? raw : widenToKiln(raw, op, e.name));
+    tensors.set(e.name, opts.keepDtype ? raw : widenToKiln(raw, op, e.name, opts));
   }
   return metadata ? { tensors, metadata } : { tensors };
 }

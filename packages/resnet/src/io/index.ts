@@ -14,6 +14,7 @@ export {
   type RawArray,
   type RawDType,
   type RawTensor,
+  type WidenOptions,
 } from '@kiln/core';
 export { loadPth, PyOrderedDict, type LoadPthOptions, type PthFile } from './pth.js';
 export {

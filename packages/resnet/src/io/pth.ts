@@ -1,6 +1,6 @@
 import { unzipSync } from 'fflate';
 import { FormatError } from '@kiln/core';
-import { allocRaw, rawFromBytes, rawItemSize, widenToKiln, type RawArray, type RawDType, type RawTensor } from '@kiln/core';
+import { allocRaw, rawFromBytes, rawItemSize, widenToKiln, type RawArray, type RawDType, type RawTensor, type WidenOptions } from '@kiln/core';
 import { pyCallable, typeName, unpickle, type UnpicklerHooks } from './unpickler.js';
 
 /**
@@ -19,7 +19,7 @@ import { pyCallable, typeName, unpickle, type UnpicklerHooks } from './unpickler
 const OP = 'loadPth';
 
 /** Options for {@link loadPth}. */
-export interface LoadPthOptions {
+export interface LoadPthOptions extends WidenOptions {
   /**
    * Keep each tensor in the file's dtype (float16/bfloat16 as raw bits,
    * int64 as BigInt64Array) instead of widening to Kiln's dtypes with
@@ -138,7 +138,7 @@ export function loadPth(bytes: Uint8Array, opts: LoadPthOptions = {}): PthFile {
     const [s, offset, size, stride] = args;
     if (!(s instanceof Storage)) throw new FormatError(OP, `_rebuild_tensor expects a storage, got ${typeName(s)}`);
     const raw = gatherView(s, offset, size, stride, maxElements);
-    const t = opts.keepDtype ? raw : widenToKiln(raw, OP, `storage ${s.key}`);
+    const t = opts.keepDtype ? raw : widenToKiln(raw, OP, `storage ${s.key}`, opts);
     tensors.add(t);
     return t;
   };
