@@ -10,7 +10,11 @@ Named bench_*.py so setup's gen_*.py reference runner leaves it alone.
         resnet18.onnx               torch.onnx.export of the same model
         meta.json                   versions, shapes, labels, first-step loss
     bench_torch.py serve OUTDIR     reads one JSON case per stdin line, times
-                                    it and answers one JSON line on stdout.
+                                    it and answers one JSON line on stdout
+                                    (kinds: gemm, conv, batchnorm, pools,
+                                    resnet_forward, resnet_train, and
+                                    resnet_quantized_forward: torchvision's
+                                    quantized resnet18 on onednn).
 
 The BatchNorm running statistics are calibrated on random batches (a
 cumulative average in train mode) rather than left at 0/1, so folding BN
@@ -157,11 +161,33 @@ def batchnorm_case(case):
     return step
 
 
+def quantized_model(model, calib):
+    """torchvision's quantizable resnet18 with `model`'s weights, statically
+    quantized as Kiln's quant suite does it: fuse_model(), MinMax quint8
+    activations with reduce_range, per-channel symmetric qint8 weights,
+    calibrated on `calib`, converted. Engine onednn (Debian's torch has no
+    fbgemm; onednn is its x86 int8 engine)."""
+    from torch.ao.quantization import QConfig, MinMaxObserver, PerChannelMinMaxObserver
+    from torchvision.models.quantization import resnet18 as quantizable_resnet18
+    torch.backends.quantized.engine = 'onednn'
+    q = quantizable_resnet18(weights=None, quantize=False, num_classes=NUM_CLASSES)
+    q.load_state_dict(model.state_dict())
+    q.eval()
+    q.fuse_model()
+    q.qconfig = QConfig(activation=MinMaxObserver.with_args(dtype=torch.quint8, reduce_range=True),
+                        weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
+    torch.ao.quantization.prepare(q, inplace=True)
+    with torch.no_grad():
+        q(calib)
+    return torch.ao.quantization.convert(q, inplace=True)
+
+
 class Peer:
     def __init__(self, outdir):
         self.outdir = outdir
         self.model = None
         self.data = None
+        self.qmodel = None
 
     def assets(self):
         if self.model is None:
@@ -195,6 +221,15 @@ class Peer:
                 with torch.no_grad():
                     return model(xb)
             return forward
+        if kind == 'resnet_quantized_forward':
+            if self.qmodel is None:
+                self.qmodel = quantized_model(copy.deepcopy(model), x[:2].contiguous())
+            qmodel = self.qmodel
+
+            def qforward():
+                with torch.no_grad():
+                    return qmodel(xb)
+            return qforward
         if kind == 'resnet_train':
             train = copy.deepcopy(model).train()
             params = list(train.parameters())

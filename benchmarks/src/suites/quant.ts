@@ -4,24 +4,30 @@
  *   matmul vs the int8 GEMM (uint8 activations x int8 weights, int32
  *   accumulation, float output), with dot4I8Packed and with the extractBits
  *   fallback (tests/quant.gemm.test.ts checks both against the CPU reference).
- * - ResNet18 eval at batch 1 (and 8 in a full run): float32 Kiln (BN
- *   folded, fused epilogues) vs the statically quantized model (fuseModel,
- *   MinMax calibration on one random batch, convert).
+ * - ResNet18 eval at batch 1 (and 8 in a full run) on the benchmark's
+ *   weights: float32 Kiln (BN folded, fused epilogues) vs TF.js WebGPU
+ *   (float32); the statically quantized model (fuseModel, MinMax calibration
+ *   on two images of the input batch, convert) vs PyTorch's own quantized
+ *   resnet18 on the CPU (torchvision.models.quantization, the same qconfig
+ *   and calibration, onednn); and the int8 model with its convs forced back
+ *   onto the im2col + int8 GEMM route, to show what the fused int8 conv gained.
  * - Model bytes: state-dict bytes of the float32 and the int8 model.
- * Peers: none in this suite (TF.js has no int8 WebGPU path; PyTorch's
- * quantized models are not yet wired into the PyTorch peer).
- * What limits int8 ResNet18 on lavapipe today is not the int8 GEMM (faster
- * than float32 here) but the plumbing around it: the im2col gather and the
- * requantizing residual add / pooling are composed from generic ops that run
- * through the packed-int8 unpack/pack shim, several passes per conv.
+ * What limits int8 ResNet18 on lavapipe: the int8 convs are fused now
+ * (implicit GEMM on packed activations, requantized in the epilogue; only
+ * the 3-channel stem still gathers an im2col), so what is left is the
+ * plumbing between them: the requantizing residual add and the pooling are
+ * composed from generic ops running through the packed-int8 unpack/pack
+ * shim, several passes per block.
  */
-import { noGrad, quantizedMatmul, randint, randn, tensor, tidy, type Tensor } from '@kiln/core';
+import { fromArray, noGrad, quantizedConvOverride, quantizedMatmul, randint, randn, tensor, tidy, type Tensor } from '@kiln/core';
 import { int8GemmOverride } from '@kiln/kernels';
 import { quantization } from '@kiln/nn';
 import { quantizableResnet18, resnet18 } from '@kiln/resnet';
 import { kilnRunner, measureCase, outOfTime, type Bench } from '../bench.js';
 import { RESNET18_FLOP_PER_IMAGE } from '../cases.js';
-import { log } from '../report.js';
+import { log, type PeerResult } from '../report.js';
+import type { TfjsResNet18 } from '../peers/tfjs.js';
+import { inputBatch } from '../weights.js';
 
 /** The int8 GEMM's operands for out[M, N] = a[M, K] · w[N, K]ᵀ on the device. */
 function int8Operands(M: number, K: number, N: number): Tensor[] {
@@ -73,31 +79,62 @@ export async function quantSuite(bench: Bench): Promise<void> {
     }
   }
 
-  // ResNet18: float32 vs int8 (static post-training quantization).
+  // ResNet18 on the benchmark's weights (PyTorch's seeded torchvision model when it wrote the
+  // assets): float32 Kiln vs TF.js WebGPU, and int8 Kiln (fused convs, and the im2col route
+  // they replaced) vs PyTorch's own quantized resnet18 on the CPU.
+  const assets = bench.assets();
+  const params = new Map([...assets.params].map(([k, v]) => [k, fromArray(v.data, v.shape, { device: 'webgpu' })]));
   const float = resnet18({ device: 'webgpu' }).eval();
+  float.loadStateDict(params, { strict: false });
   const q = quantizableResnet18({ device: 'webgpu' });
-  q.loadStateDict(float.stateDict());
+  q.loadStateDict(params, { strict: false });
+  for (const t of params.values()) t.dispose();
   q.eval().fuseModel();
   const prepared = quantization.prepare(q, { inplace: true });
-  tidy(() => { prepared.call(randn([2, 3, 224, 224], { device: 'webgpu' })); });
+  const calib = inputBatch(assets, 2);
+  tidy(() => { prepared.call(fromArray(calib.data, calib.shape, { device: 'webgpu' })); });
   const int8 = await quantization.convert(prepared, { inplace: true });
   const floatBytes = quantization.stateDictBytes(float);
   const int8Bytes = quantization.stateDictBytes(int8);
   bench.reporter.emit({ suite: 'quant', case: 'resnet18 model bytes', floatBytes, int8Bytes, ratio: Number((floatBytes / int8Bytes).toPrecision(3)) });
   log(`quant: resnet18 state dict ${floatBytes} B fp32 -> ${int8Bytes} B int8`);
+  let tfModel: TfjsResNet18 | null = null;
+  try {
+    tfModel = bench.tfjs?.resnet(assets) ?? null;
+  } catch (e) {
+    log(`quant: tfjs resnet18: ${(e as Error).message}`);
+  }
+  const torch = assets.source === 'torch';
+  const noTorch: Record<string, () => Promise<PeerResult>> = bench.torch && assets.unavailable ? { torch: async () => ({ error: `PyTorch assets unavailable: ${assets.unavailable}` }) } : {};
+  const variants = [
+    { label: 'fp32', model: float, conv: undefined, tfjs: true, torchKind: 'resnet_forward' },
+    { label: 'int8', model: int8, conv: undefined, tfjs: false, torchKind: 'resnet_quantized_forward' },
+    { label: 'int8 (im2col convs)', model: int8, conv: 'im2col' as const, tfjs: false, torchKind: null },
+  ];
   for (const batch of bench.opts.quick ? [1] : [1, 8]) {
-    for (const [label, model] of [['fp32', float], ['int8', int8]] as const) {
-      const name = `resnet18 eval N=${batch} ${label}`;
+    const input = inputBatch(assets, batch);
+    for (const v of variants) {
+      const name = `resnet18 eval N=${batch} ${v.label}`;
       if (outOfTime(bench, 'quant', name)) continue;
-      await measureCase(bench, {
-        suite: 'quant', name, flop: RESNET18_FLOP_PER_IMAGE * batch,
-        kiln: () => {
-          const x = randn([batch, 3, 224, 224], { device: 'webgpu' });
-          return kilnRunner(backend, [x], () => noGrad(() => model.call(x)));
-        },
-      });
+      if (v.conv) quantizedConvOverride.path = v.conv;
+      try {
+        await measureCase(bench, {
+          suite: 'quant', name, flop: RESNET18_FLOP_PER_IMAGE * batch,
+          kiln: () => {
+            const x = fromArray(input.data, input.shape, { device: 'webgpu' });
+            return kilnRunner(backend, [x], () => noGrad(() => v.model.call(x)));
+          },
+          tfjs: v.tfjs && tfModel ? () => tfModel!.forwardRunner(batch) : null,
+          torch: v.torchKind && torch ? { kind: v.torchKind, batch } : null,
+          others: v.torchKind ? noTorch : {},
+          extra: { weights: assets.source },
+        });
+      } finally {
+        delete quantizedConvOverride.path;
+      }
     }
   }
+  tfModel?.dispose();
   float.releaseFolded();
   float.dispose();
   int8.dispose();
