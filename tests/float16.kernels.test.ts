@@ -7,10 +7,11 @@
 // (tolerance 0), on sizes that leave a packed word holding one valid half
 // (odd element counts, odd view offsets), every GEMM load mode (scalar, vec4
 // along k, vec4 along n, batched, transposed), the fused epilogue (bias,
-// residual, ReLU), and conv forward and both backwards on the 1x1-GEMM,
-// im2col, direct and Winograd routes. PyTorch parity of the same float16
+// residual, ReLU), conv forward and both backwards on the 1x1-GEMM,
+// im2col, direct and Winograd routes, and elementwise ops (strided,
+// broadcast, scalar and in-place operands, where, comparisons). PyTorch parity of the same float16
 // ops is tests/amp.float16.parity.test.ts. On WebGPU the float16 GEMM and
-// the 1x1 and im2col/direct convs allocate no float32 stand-ins (peak bytes).
+// the 1x1 and im2col/direct convs and elementwise ops allocate no float32 stand-ins (peak bytes).
 import { afterAll, expect, it } from 'vitest';
 import * as kiln from '@kiln/core';
 import type { Tensor } from '@kiln/core';
@@ -102,6 +103,23 @@ describeEachBackend('float16 kernels', webgpu, (device, pass) => {
     });
   }
 
+  // Elementwise: float16 operands read in place, computed in f32, rounded once (wgsl/elementwise.ts).
+  const ewCases: [string, number[][], (t: Tensor[]) => Tensor][] = [
+    ['exp of 7x13 (odd count: last word half-used)', [[7, 13]], ([a]) => a!.exp()],
+    ['sigmoid of a transposed 5x9 view (strided read)', [[5, 9]], ([a]) => a!.transpose(0, 1).sigmoid()],
+    ['a * b with b broadcast over rows, 6x11', [[6, 11], [11]], ([a, b]) => a!.mul(b!)],
+    ['a + 3 (scalar operand), 3x5', [[3, 5]], ([a]) => a!.add(3)],
+    ['a / b at an odd view offset, 9x7 narrowed to columns 1..6', [[9, 7], [9, 6]], ([a, b]) => a!.narrow(1, 1, 6).div(b!)],
+    ['where(a > b, a, b) of 13 elements', [[13], [13]], ([a, b]) => kiln.where(a!.gt(b!), a!, b!)],
+    ['in place: a.add_(b) on 15 elements', [[15], [15]], ([a, b]) => a!.clone().add_(b!)],
+  ];
+  for (const [name, shapes, f] of ewCases) {
+    test(`elementwise ${name}`, async () => {
+      const ops = shapes.map((sh, i) => pair(sh, device, 20 + i));
+      await expectRounded(f(ops.map((o) => o.h)), f(ops.map((o) => o.f)), 'elementwise');
+    });
+  }
+
   if (device === 'webgpu') {
     test('float16 GEMM and convs allocate no float32 stand-ins (peak bytes: the float16 output, and the float16 im2col panel)', async () => {
       const a = pair([64, 96], device, 11);
@@ -126,6 +144,14 @@ describeEachBackend('float16 kernels', webgpu, (device, pass) => {
       const y3 = kiln.conv2d(x3.h, w3.h, null, { stride: 2, padding: 1 });
       expect(kiln.memory(device).peakBytesInUse - before, '3x3 stride 2 conv2d').toBeLessThanOrEqual(4096 + 20480);
       y3.dispose();
+      // Elementwise: a + b of two 64 x 64 float16 tensors holds the 8192-byte output only.
+      const p = pair([64, 64], device, 17);
+      const q = pair([64, 64], device, 18);
+      kiln.resetPeakMemoryStats(device);
+      const before2 = kiln.memory(device).peakBytesInUse;
+      const z = p.h.add(q.h);
+      expect(kiln.memory(device).peakBytesInUse - before2, 'add').toBe(8192);
+      z.dispose();
     });
   }
 }, { strategies: true });

@@ -16,7 +16,7 @@ type GView = View<GPUStorage>;
 export function castScalar(dtype: DType, x: number): number {
   switch (dtype) {
     case 'float32': return Math.fround(x);
-    // float16 operands are computed in float32 (core's stand-ins), so their scalars are float32 too.
+    // float16 operands are computed in float32, so their scalars are float32 too.
     case 'float16': return Math.fround(x);
     case 'int32': return Number.isFinite(x) ? Math.trunc(x) | 0 : 0;
     case 'int8': return (Math.trunc(x) << 24) >> 24;
@@ -71,6 +71,9 @@ export function runElementwise(
   const merged = coalesce(out.shape, [out.strides, ...views.map((v) => v.strides)]);
   const contiguous = (s: number[]) => hasContiguousStrides(merged.shape, s);
   const inputs: { name: string; type: Scalar; buffer: GPUBuffer }[] = [];
+  // float16 arrays: read and written as packed words, their values f32 (wgsl/elementwise.ts).
+  const half = new Set<string>(out.dtype === 'float16' ? ['out'] : []);
+  const typeOf = (v: GView): Scalar => (v.dtype === 'float16' ? 'f32' : storageOf(v.dtype));
   const ewOps: EwOperand[] = [];
   let vi = 0;
   for (const o of operands) {
@@ -83,10 +86,11 @@ export function runElementwise(
     let src = 'out';
     if (buffer !== out.storage.buffer) {
       let inp = inputs.find((x) => x.buffer === buffer);
-      if (!inp) inputs.push((inp = { name: `in${inputs.length}`, type: storageOf(o.dtype), buffer }));
+      if (!inp) inputs.push((inp = { name: `in${inputs.length}`, type: typeOf(o), buffer }));
       src = inp.name;
     }
-    ewOps.push({ kind: contiguous(strides) ? 'contig' : 'strided', type: storageOf(o.dtype), src });
+    if (o.dtype === 'float16') half.add(src);
+    ewOps.push({ kind: contiguous(strides) ? 'contig' : 'strided', type: typeOf(o), src });
   }
   const outKind = contiguous(merged.strides[0]) ? 'contig' : 'strided';
   const anyStrided = outKind === 'strided' || ewOps.some((o) => o.kind === 'strided');
@@ -95,6 +99,7 @@ export function runElementwise(
     op, rank, compute, operands: ewOps, out: { dtype: out.dtype, kind: outKind },
     inputs: inputs.map(({ name, type }) => ({ name, type })), flags: extra.flags,
   };
+  if (half.size) config.half = [...half];
   const meta = new Meta(ewScalarAt(operands.length, 4));
   meta.u[0] = total;
   meta.set(1, merged.shape);
@@ -118,7 +123,7 @@ export function runElementwise(
   });
 }
 
-const isFloatDtype = (d: DType) => d === 'float32';
+const isFloatDtype = (d: DType) => d === 'float32' || d === 'float16';
 const isFractional = (x: number) => !Number.isInteger(x);
 
 export function fill(rt: Runtime, out: GView, value: number): void {

@@ -8,9 +8,14 @@
  * (strided or broadcast, stride 0), or from a scalar in the meta uniform.
  * Shapes and strides are uniforms; only rank, dtypes, op and operand kinds
  * are compiled in. No shared memory.
+ * float16 operands and outputs (`half`: their array names) are packed
+ * words (wgsl/half.ts HalfIO): read as their exact f32 values, computed in
+ * f32 (as PyTorch's half elementwise kernels), the result rounded once to
+ * float16 (nearest even) by the store.
  */
 import type { BinaryOp, DType, UnaryOp } from '@kiln/core';
 import { PRELUDE, bufferDecl, entry1d, metaDecl, storageOf, stridedOffsets, toStored, convert, type Scalar } from './common.js';
+import { HalfIO } from './half.js';
 
 /** How an operand is read. `src` names its array: 'out' when it shares the output buffer. */
 export interface EwOperand {
@@ -32,6 +37,8 @@ export interface EwConfig {
   inputs: { name: string; type: Scalar }[];
   /** Extra compiled flags (clamp's min/max presence). */
   flags?: string;
+  /** Arrays ('out', 'in0', ...) holding float16 words; their operands' `type` is 'f32'. */
+  half?: string[];
 }
 
 /** Meta word index of operand j's offset (operand 0 is the output). */
@@ -41,7 +48,7 @@ export const ewScalarAt = (nOps: number, k: number): number => 9 + 9 * (nOps + 1
 
 export function ewKey(c: EwConfig): string {
   const ops = c.operands.map((o) => `${o.kind[0]}${o.type}${o.src}`).join(',');
-  return `ew:${c.op}:r${c.rank}:${c.compute}:${ops}:${c.out.dtype}${c.out.kind[0]}:${c.flags ?? ''}`;
+  return `ew:${c.op}:r${c.rank}:${c.compute}:${ops}:${c.out.dtype}${c.out.kind[0]}:${c.flags ?? ''}${new HalfIO(c.half).key()}`;
 }
 
 /** The WGSL for one unary op on compute type `t`; returns the result expression and its type. */
@@ -136,8 +143,13 @@ fn powi(a: i32, b: i32) -> i32 {
 export function elementwiseWgsl(c: EwConfig, body: (v: string[]) => [string, Scalar]): string {
   const nOps = c.operands.length;
   const words = ewScalarAt(nOps, 4);
+  const io = new HalfIO(c.half);
   const outType = storageOf(c.out.dtype);
-  const decls = [bufferDecl(1, 'out', outType, true), ...c.inputs.map((inp, i) => bufferDecl(2 + i, inp.name, inp.type))];
+  const decls = [
+    io.has('out') ? io.decl(1, 'out', { write: true }) : bufferDecl(1, 'out', outType, true),
+    ...c.inputs.map((inp, i) => (io.has(inp.name) ? io.decl(2 + i, inp.name) : bufferDecl(2 + i, inp.name, inp.type))),
+    io.helpers(),
+  ];
   const strided = [
     ...(c.out.kind === 'strided' ? [{ name: 'out', at: ewOperandAt(0) }] : []),
     ...c.operands.flatMap((o, j) => (o.kind === 'strided' ? [{ name: `v${j}`, at: ewOperandAt(j + 1) }] : [])),
@@ -145,8 +157,8 @@ export function elementwiseWgsl(c: EwConfig, body: (v: string[]) => [string, Sca
   const values = c.operands.map((o, j) => {
     let raw: string;
     if (o.kind === 'scalar') raw = o.type === 'f32' ? `mf(${ewScalarAt(nOps, j)}u)` : `mi(${ewScalarAt(nOps, j)}u)`;
-    else if (o.kind === 'contig') raw = `${o.src}[mu(${ewOperandAt(j + 1)}u) + gi]`;
-    else raw = `${o.src}[off_v${j}]`;
+    else if (o.kind === 'contig') raw = io.ld(o.src, `mu(${ewOperandAt(j + 1)}u) + gi`);
+    else raw = io.ld(o.src, `off_v${j}`);
     // where's condition (operand 0 of 'where') keeps its own type; others go to the compute type.
     return c.op === 'where' && j === 0 ? raw : convert(raw, o.type, c.compute);
   });
@@ -159,7 +171,7 @@ ${decls.join('\n')}
 ${entry1d()}
   if (gi >= mu(0u)) { return; }
   ${strided.length ? stridedOffsets('gi', c.rank, 1, strided) : ''}
-  out[${outIndex}] = ${toStored(expr, type, c.out.dtype)};
+  ${io.has('out') ? io.st('out', outIndex, `f32(${expr})`) : `out[${outIndex}] = ${toStored(expr, type, c.out.dtype)};`}
 }
 `;
 }

@@ -65,6 +65,8 @@ export class HalfIO {
     }
     if (o.write) {
       this.bits = true;
+      // An in-place kernel also reads the words it writes: its own half, which no other thread changes.
+      this.fns.push(`fn ld_${name}(i: u32) -> f32 { return unpack2x16float(atomicLoad(&${name}[i >> 1u]))[i & 1u]; }`);
       this.fns.push(`fn st_${name}(i: u32, v: f32) {
   let sh = (i & 1u) * 16u;
   atomicAnd(&${name}[i >> 1u], ~(0xffffu << sh));
