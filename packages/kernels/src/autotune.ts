@@ -3,7 +3,8 @@
  * the routes that can compute the conv (im2col + GEMM, the direct kernel,
  * the vec4 direct kernel where the input's rows allow it, Winograd F(2x2) /
  * F(4x4) for 3x3 stride-1 convs; for the input gradient
- * the table's kernel or Winograd) and keeps the fastest, in memory and, with
+ * the table's kernel or Winograd; for the weight gradient its kernel or
+ * im2col + GEMMs) and keeps the fastest, in memory and, with
  * a cache file, in JSON keyed by adapter. Every candidate's output is first
  * checked against the direct kernel on the same random operands (within the
  * conv parity tolerance, rtol = atol = 1e-4); one that fails never wins.
@@ -43,8 +44,8 @@ export interface TunedConv {
 
 /** The conv a route is tuned for. */
 export interface ConvShape {
-  /** Which conv is run: the forward conv, or the input gradient of its backward. */
-  dir: 'forward' | 'backwardInput';
+  /** Which conv is run: the forward conv, or the input or weight gradient of its backward. */
+  dir: 'forward' | 'backwardInput' | 'backwardWeight';
   /** The forward input's shape [N, C, H, W]. */
   x: number[];
   /** The weight's shape [O, C / groups, KH, KW]. */
@@ -153,6 +154,8 @@ function candidates(s: ConvShape): ConvRoute[] {
   const wino = KH === 3 && KW === 3 && s.p.groups === 1 && one(s.p.stride) && one(s.p.dilation) && s.p.padding[0]! <= 2 && s.p.padding[1]! <= 2;
   const routes: ConvRoute[] = ['direct'];
   if (s.dir === 'forward' && s.p.groups === 1 && (C! * KH! * KW!) % 4 === 0) routes.push('im2col');
+  // The weight gradient: its kernel ('direct') or im2col + one GEMM per image (ops/conv-weight.ts).
+  if (s.dir === 'backwardWeight') return s.p.groups === 1 ? ['direct', 'im2col'] : ['direct'];
   if (s.dir === 'forward' && direct4Eligible({ shape: s.x }, s.w, s.p)) routes.push('direct4');
   if (wino) routes.push('winograd2', 'winograd4');
   return routes;
@@ -257,8 +260,9 @@ async function tuneOne(backend: WebGPUBackend, s: ConvShape, runs: number): Prom
   const x = view(s.x, noise(size(s.x), 1, 1));
   const w = view(s.w, noise(size(s.w), 2, Math.sqrt(3 / (CG! * KH! * KW!))));
   const dy = view(y, noise(size(y), 3, 1));
-  const out = s.dir === 'forward' ? view(y, null) : view(s.x, null);
-  const run = () => (s.dir === 'forward' ? backend.conv2d(x, w, out, p) : backend.conv2dBackwardInput(dy, w, out, p));
+  const out = s.dir === 'forward' ? view(y, null) : s.dir === 'backwardInput' ? view(s.x, null) : view(s.w, null);
+  const run = () => (s.dir === 'forward' ? backend.conv2d(x, w, out, p)
+    : s.dir === 'backwardInput' ? backend.conv2dBackwardInput(dy, w, out, p) : backend.conv2dBackwardWeight(x, dy, out, p));
   const read = async () => (await backend.read(out.storage, 0, out.storage.size)) as Float32Array;
   const ms: TunedConv['ms'] = {};
   let reference: Float32Array | null = null;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Conv2dParams } from '@kiln/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { autotuneState, disableAutotune, enableAutotune, tunePending, withinConvTolerance } from '../src/autotune.js';
+import { autotuneState, disableAutotune, enableAutotune, queueShape, tunePending, withinConvTolerance } from '../src/autotune.js';
 import { backend, free, gpuDescribe, outPair, pair } from './helpers.js';
 
 const P: Conv2dParams = { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 };
@@ -66,6 +66,11 @@ gpuDescribe('autotune', () => {
     writeFileSync(file, JSON.stringify(doc));
     await enableAutotune(be, { cache: file });
     expect((await be.profile(() => be.conv2d(x.g, w.g, o.g, P))).map((k) => k.kernel)).toEqual(['conv2d.direct4']);
+    // The weight gradient's candidates: its kernel and im2col + GEMMs.
+    queueShape(be, { dir: 'backwardWeight', x: [1, 8, 12, 12], w: [8, 8, 3, 3], p: P });
+    const dw = Object.values(await tunePending(be))[0]!;
+    expect(Object.keys(dw.ms).sort()).toEqual(['direct', 'im2col']);
+    for (const ms of Object.values(dw.ms)) expect(ms).toBeGreaterThan(0);
     // After a strategy switch the winners (tuned for the other class) do not apply: the table decides.
     const before = be.tuning.strategy;
     const names = async () => (await be.profile(() => be.conv2d(x.g, w.g, o.g, P))).map((k) => k.kernel).sort();

@@ -17,6 +17,7 @@ import { gemm } from './matmul.js';
 import { winogradBackwardInput, winogradConv2d, type WinogradTile } from './winograd.js';
 import { forcedRoute, routeOverride, tunedRoute } from '../autotune.js';
 import { convDirect4 } from './conv-direct.js';
+import { convWeightViaGemm } from './conv-weight.js';
 
 type GView = View<GPUStorage>;
 type Epilogue = Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>;
@@ -27,7 +28,8 @@ function halfNames(views: Record<string, GView | undefined>): string[] | undefin
   return names.length ? names : undefined;
 }
 
-function geometry(x: GView, w: GView, y: GView, p: Conv2dParams): Meta {
+/** The conv meta (CM layout) of x, w and y (the output, or dy). */
+export function geometry(x: GView, w: GView, y: GView, p: Conv2dParams): Meta {
   const [N, C, H, W] = x.shape;
   const [O, CG, KH, KW] = w.shape;
   const [, , OH, OW] = y.shape;
@@ -42,7 +44,7 @@ function geometry(x: GView, w: GView, y: GView, p: Conv2dParams): Meta {
 }
 
 /** [N, C, H, W] as [N, C, H*W] when H and W merge (always true for contiguous views). */
-function flatSpatial(v: GView): GView | null {
+export function flatSpatial(v: GView): GView | null {
   const [n, c, h, w] = v.shape;
   const [sn, sc, sh, sw] = v.strides;
   if (h !== 1 && w !== 1 && sh !== w * sw) return null;
@@ -64,7 +66,7 @@ function conv1x1AsGemm(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
 }
 
 /** Test/benchmark hook: fields set here override the tuning table's forward block. */
-export const convOverride: Partial<ConvBlock> & { im2col?: boolean; winograd?: WinogradTile | 0; vec4?: boolean } = {};
+export const convOverride: Partial<ConvBlock> & { im2col?: boolean; winograd?: WinogradTile | 0; vec4?: boolean; weightGemm?: boolean } = {};
 
 /**
  * An ungrouped conv as im2col into a pooled scratch buffer plus one batched
@@ -105,7 +107,7 @@ function convViaIm2col(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
  * The route fields in force: a test override, else the candidate the
  * autotuner is timing, else the tuned winner for this shape (autotune.ts).
  */
-function routeFor(ctx: OpContext, dir: 'forward' | 'backwardInput', x: GView, w: GView, p: Conv2dParams): { im2col?: boolean; winograd?: WinogradTile | 0; vec4?: boolean } {
+function routeFor(ctx: OpContext, dir: 'forward' | 'backwardInput' | 'backwardWeight', x: GView, w: GView, p: Conv2dParams): { im2col?: boolean; winograd?: WinogradTile | 0; vec4?: boolean } {
   if (convOverride.winograd !== undefined || convOverride.im2col !== undefined || convOverride.vec4 !== undefined) return convOverride;
   return forcedRoute() ?? routeOverride(tunedRoute(ctx.rt, { dir, x: x.shape as number[], w: w.shape as number[], p }));
 }
@@ -182,6 +184,9 @@ export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GVi
 export function conv2dBackwardWeight(ctx: OpContext, x: GView, dy: GView, dw: GView, p: Conv2dParams): void {
   const total = numel(dw.shape);
   if (total === 0) return;
+  // dW as im2col + GEMMs (ops/conv-weight.ts) where a test or the tuner ('im2col') picks it; the table keeps the kernel.
+  const viaGemm = convOverride.weightGemm ?? routeFor(ctx, 'backwardWeight', x, dw, p).im2col ?? false;
+  if (viaGemm && convWeightViaGemm(ctx, x, dy, dw, p)) return;
   const config = { ...backwardConfig(ctx, 'backwardWeight', dw.shape[0], p), half: halfNames({ dw, x, dy }) };
   const meta = geometry(x, dw, dy, p);
   meta.u[CM.total] = total;
