@@ -44,7 +44,7 @@ export interface Int8Gemm {
   out: 'f32' | 'i8' | 'u8';
   /** A requantized output's bias: int32 added to the accumulator, or float32 added after scaling. */
   bias?: 'i32' | 'f32';
-  /** Implicit-GEMM convolution: A is a packed channels-last activation, the geometry in the {@link GQC} meta words. */
+  /** Implicit-GEMM convolution: A is a packed channels-last activation, the geometry in the GQC meta words. */
   conv?: boolean;
 }
 

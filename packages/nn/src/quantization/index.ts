@@ -10,7 +10,7 @@ export {
   type ObserverQScheme,
   type HostQParams,
 } from './observer.js';
-export { HistogramObserver, type HistogramObserverOptions } from './observer-histogram.js';
+export { HistogramObserver, type HistogramObserverOptions, type HistogramHostState } from './observer-histogram.js';
 export { chooseQuantizationParams, calculateQParams, quantRange, SMALL_SCALE_THRESHOLD, FLOAT32_EPS, type TensorQParams, type DynamicQParams } from './qparams.js';
 export { sizeReport, formatSizeReport, stateDictBytes, type SizeRow } from './size-report.js';
 export { copyModuleTree } from './clone.js';

@@ -23,6 +23,16 @@ export interface HistogramObserverOptions extends ObserverOptions {
   upsampleRate?: number;
 }
 
+/** A HistogramObserver's state on the host (see {@link HistogramObserver.hostState}). */
+export interface HistogramHostState {
+  /** The histogram's float32 bin counts (fractional after re-gridding, as PyTorch's). */
+  histogram: Float32Array;
+  /** min_val as a float32 value. */
+  min: number;
+  /** max_val as a float32 value. */
+  max: number;
+}
+
 /** What the observer knows on the host, and the batches on their way there. */
 interface HostHistogramState {
   hist: Float32Array;
@@ -135,7 +145,7 @@ export class HistogramObserver extends ObserverBase {
   }
 
   /** The histogram, min and max on the host (after {@link settle}): float32 values as PyTorch's buffers hold them. */
-  hostState(): { histogram: Float32Array; min: number; max: number } {
+  hostState(): HistogramHostState {
     return { histogram: Float32Array.from(this.s.hist), min: this.s.minVal, max: this.s.maxVal };
   }
 
