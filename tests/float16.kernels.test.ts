@@ -113,6 +113,13 @@ describeEachBackend('float16 kernels', webgpu, (device, pass) => {
     ['where(a > b, a, b) of 13 elements', [[13], [13]], ([a, b]) => kiln.where(a!.gt(b!), a!, b!)],
     ['in place: a.add_(b) on 15 elements', [[15], [15]], ([a, b]) => a!.clone().add_(b!)],
   ];
+  // Reductions: float16 read in place, f32 accumulation, one rounding (wgsl/reduction.ts), both strategies by size.
+  ewCases.push(
+    ['sum over dim 1 of 7x13 (one thread per output)', [[7, 13]], ([a]) => a!.sum(1)],
+    ['mean of 3x301 over dim 1 (a workgroup per output)', [[3, 301]], ([a]) => a!.mean(1)],
+    ['max over dim 0 of a transposed 5x9 view', [[5, 9]], ([a]) => a!.transpose(0, 1).amax(0)],
+    ['sum of all 999 elements', [[999]], ([a]) => a!.sum()],
+  );
   for (const [name, shapes, f] of ewCases) {
     test(`elementwise ${name}`, async () => {
       const ops = shapes.map((sh, i) => pair(sh, device, 20 + i));

@@ -54,8 +54,8 @@ export interface OpContext {
 
 export class WebGPUBackend implements Backend<GPUStorage> {
   readonly name = 'webgpu';
-  /** Primitives that read and write float16 views themselves (the elementwise, GEMM and conv generators' float16 flags); the rest get core's float32 stand-ins. */
-  readonly nativeFloat16: ReadonlySet<string> = new Set(['unary', 'binary', 'where', 'matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight']);
+  /** Primitives that read and write float16 views themselves (the elementwise, reduction, GEMM and conv generators' float16 flags); the rest get core's float32 stand-ins. */
+  readonly nativeFloat16: ReadonlySet<string> = new Set(['unary', 'binary', 'where', 'reduce', 'matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight']);
   /** The command batching, pipeline cache, buffer pools and error scopes under this backend. */
   readonly runtime: Runtime;
   /** Holds the object the device came from (dawn.node's GPU must outlive the device). */

@@ -18,16 +18,20 @@ export function reduce(rt: Runtime, op: ReduceOp, x: GView, reduceRank: number, 
   if (outer === 0) return;
   const o = coalesce(outerShape, [x.strides.slice(0, split)]);
   const r = coalesce(redShape, [x.strides.slice(split)]);
-  const floatCompute = x.dtype === 'float32' || out.dtype === 'float32' || op === 'mean';
+  const isFloat = (d: string) => d === 'float32' || d === 'float16';
+  const floatCompute = isFloat(x.dtype) || isFloat(out.dtype) || op === 'mean';
+  // float16 x / out: packed words read and written in place, f32 accumulation (wgsl/reduction.ts).
+  const half = [...(x.dtype === 'float16' ? ['x'] : []), ...(out.dtype === 'float16' ? ['out'] : [])];
   const config: ReduceConfig = {
     op,
     strategy: red >= 256 && outer < 4096 ? 'workgroup' : 'thread',
     outerRank: o.shape.length,
     redRank: r.shape.length,
-    xType: storageOf(x.dtype),
+    xType: x.dtype === 'float16' ? 'f32' : storageOf(x.dtype),
     compute: floatCompute ? 'f32' : 'i32',
     outDtype: out.dtype,
   };
+  if (half.length) config.half = half;
   const meta = new Meta(RM.words);
   meta.u[RM.outer] = outer;
   meta.u[RM.red] = red;

@@ -11,9 +11,13 @@
  * Each element is read once. Shapes and strides of the outer and reduced
  * dims are uniforms. max/min propagate NaN; argmax/argmin take the first
  * occurrence (NaN counts as the extreme, as PyTorch).
+ * float16 (`half`: 'x' and/or 'out'): packed words (wgsl/half.ts HalfIO),
+ * read as exact f32 values; the accumulator is f32 (PyTorch accumulates
+ * half reductions in float32) and a float16 result is rounded once.
  */
 import type { DType, ReduceOp } from '@kiln/core';
 import { PRELUDE, bufferDecl, convert, metaDecl, storageOf, toStored, type Scalar } from './common.js';
+import { HalfIO } from './half.js';
 
 export interface ReduceConfig {
   op: ReduceOp;
@@ -23,6 +27,8 @@ export interface ReduceConfig {
   xType: Scalar;
   compute: Scalar;
   outDtype: DType;
+  /** 'x' and/or 'out' when they are float16 (x's xType is then 'f32'). */
+  half?: string[];
 }
 
 export const REDUCE_WG = 256;
@@ -30,7 +36,7 @@ export const REDUCE_WG = 256;
 export const RM = { outer: 0, red: 1, offset: 2, outerShape: 3, outerStrides: 11, redShape: 19, redStrides: 27, outOffset: 35, words: 36 };
 
 export function reduceKey(c: ReduceConfig): string {
-  return `reduce:${c.op}:${c.strategy}:o${c.outerRank}:r${c.redRank}:${c.xType}:${c.compute}:${c.outDtype}`;
+  return `reduce:${c.op}:${c.strategy}:o${c.outerRank}:r${c.redRank}:${c.xType}:${c.compute}:${c.outDtype}${new HalfIO(c.half).key()}`;
 }
 
 /** Offset (relative) of the element with flat index `idx` over dims at shapeAt/strideAt. */
@@ -60,7 +66,8 @@ export function reductionWgsl(c: ReduceConfig): string {
     min: `select(select(acc, v, v < acc), v, ${nan('v')})`,
     argmax: '', argmin: '',
   }[c.op];
-  const load = (off: string) => convert(`x[mu(${RM.offset}u) + ${off}]`, c.xType, t);
+  const io = new HalfIO(c.half);
+  const load = (off: string) => convert(io.ld('x', `mu(${RM.offset}u) + ${off}`), c.xType, t);
   const step = arg
     ? `if (${beats('v', 'acc')} || idx == 0xffffffffu) { acc = v; idx = r; }`
     : `acc = ${fold};`;
@@ -68,11 +75,13 @@ export function reductionWgsl(c: ReduceConfig): string {
     ? `select(acc / f32(mu(${RM.red}u)), fbits(0x7fc00000u), mu(${RM.red}u) == 0u)`
     : 'acc';
   const dst = `out[mu(${RM.outOffset}u) + o]`;
-  const store = arg ? `${dst} = select(i32(idx), 0, idx == 0xffffffffu);` : `${dst} = ${toStored(finish, t, c.outDtype)};`;
+  const store = arg ? `${dst} = select(i32(idx), 0, idx == 0xffffffffu);`
+    : io.has('out') ? io.st('out', `mu(${RM.outOffset}u) + o`, `f32(${finish})`) : `${dst} = ${toStored(finish, t, c.outDtype)};`;
   const header = `${metaDecl(RM.words)}
 ${PRELUDE}
-${bufferDecl(1, 'out', storageOf(c.outDtype), true)}
-${bufferDecl(2, 'x', c.xType)}`;
+${io.has('out') ? io.decl(1, 'out', { write: true }) : bufferDecl(1, 'out', storageOf(c.outDtype), true)}
+${io.has('x') ? io.decl(2, 'x') : bufferDecl(2, 'x', c.xType)}
+${io.helpers()}`;
 
   if (c.strategy === 'thread') {
     return `${header}
