@@ -44,6 +44,14 @@ describeReference('HistogramObserver', 'quant_histogram', (ref) => {
         expect(nonLinearParamSearch(st.histogram, st.min, st.max, obs.dstBins)).toEqual([a.searchMin, a.searchMax]);
         const p = await obs.qparams();
         expect({ scale: p.scales[0], zeroPoint: p.zeroPoints[0] }).toEqual({ scale: a.scale, zeroPoint: a.zeroPoint });
+        // PyTorch's buffer names; a fresh observer loaded from the state dict gives the same parameters.
+        const sd = obs.stateDict();
+        expect([...Object.keys(sd)].sort()).toEqual(['histogram', 'max_val', 'min_val']);
+        const loaded = new q.HistogramObserver({ dtype: a.dtype, qscheme: a.qscheme, reduceRange: a.reduceRange });
+        await loaded.to(device);
+        loaded.loadStateDict(sd);
+        const lp = await loaded.qparams();
+        expect({ scale: lp.scales[0], zeroPoint: lp.zeroPoints[0] }).toEqual({ scale: a.scale, zeroPoint: a.zeroPoint });
       });
     }
 

@@ -84,9 +84,12 @@ export class HistogramObserver extends ObserverBase {
     this.registerBuffer('max_val', tensor(-Infinity));
   }
 
-  /** True once forward() has seen data (it may still be on its way to the host: see {@link settle}). */
+  /**
+   * True once forward() has seen data (it may still be on its way to the host:
+   * see {@link settle}) or a state dict was loaded (checked again once read back).
+   */
   get calibrated(): boolean {
-    return this.s.observedAny || (!this.s.stale && this.s.minVal <= this.s.maxVal);
+    return this.s.observedAny || this.s.stale || this.s.minVal <= this.s.maxVal;
   }
 
   /** True while batches are read back and not yet folded into the histogram. */
