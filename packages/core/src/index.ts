@@ -123,5 +123,5 @@ export {
   type QConvWeight,
 } from './quantized/index.js';
 export type { QuantEpilogue } from './backend.js';
-export { autocast, autocastScope, isAutocastEnabled, type AutocastOptions, type AutocastHandle } from './autocast/autocast.js';
+export { autocast, autocastScope, clearAutocastCache, isAutocastEnabled, type AutocastOptions, type AutocastHandle } from './autocast/autocast.js';
 export { AUTOCAST_POLICY, type CastPolicy } from './autocast/policy.js';

@@ -7,6 +7,16 @@
 //
 // Scopes follow Kiln's scope rule (scope.ts): a body is synchronous; one
 // that returns a promise is rejected after the previous state is restored.
+//
+// The cast cache (PyTorch's autocast weight cache): inside an enabled
+// region, a float32 leaf that requires grad (a parameter) is cast to
+// float16 once and the cast reused by every later op of the region, so a
+// weight used N times costs one cast, not N; the cast is one autograd node,
+// so its gradient sums every use before flowing back to the parameter. An
+// entry is dropped when the parameter's version changes (an in-place update
+// inside the region: PyTorch's cache would hand out the stale cast), and the
+// whole cache is freed when the outermost enabled region exits
+// (torch.clear_autocast_cache at exit); clearAutocastCache() frees it early.
 import type { Tensor } from '../tensor.js';
 import type { DType } from '../dtype.js';
 import { KilnError } from '../errors.js';
@@ -21,12 +31,35 @@ export interface AutocastOptions {
   enabled?: boolean;
 }
 
+/** A parameter's cached cast and the parameter version it was made from. */
+interface CachedCast {
+  version: number;
+  cast: Tensor;
+}
+
 interface State {
   enabled: boolean;
   dtype: DType;
+  /** The cast cache of the outermost enabled region (shared by the regions nested in it). */
+  cache?: Map<Tensor, CachedCast>;
 }
 
 let state: State = { enabled: false, dtype: 'float16' };
+
+function freeCache(cache: Map<Tensor, CachedCast> | undefined): void {
+  if (!cache) return;
+  for (const { cast } of cache.values()) if (!cast.isDisposed) cast.dispose();
+  cache.clear();
+}
+
+/**
+ * Frees the casts autocast has cached for the current region
+ * (torch.clear_autocast_cache); later ops of the region cast afresh. Regions
+ * free their cache when they end, so this is only needed inside a long one.
+ */
+export function clearAutocastCache(): void {
+  freeCache(state.cache);
+}
 
 /** True inside an enabled autocast scope (torch.is_autocast_enabled). */
 export function isAutocastEnabled(): boolean {
@@ -36,8 +69,16 @@ export function isAutocastEnabled(): boolean {
 function enter(opts: AutocastOptions): State {
   if (opts.dtype !== undefined && opts.dtype !== 'float16') throw new KilnError('autocast', `the autocast dtype must be 'float16', got '${opts.dtype as string}'`);
   const prev = state;
-  state = { enabled: opts.enabled ?? true, dtype: opts.dtype ?? 'float16' };
+  const enabled = opts.enabled ?? true;
+  // The outermost enabled region owns a new cache; nested regions (and `enabled: false` ones) share it.
+  state = { enabled, dtype: opts.dtype ?? 'float16', cache: prev.cache ?? (enabled ? new Map() : undefined) };
   return prev;
+}
+
+/** Leaves a region entered by enter(): frees the cache if this region created it. */
+function leave(prev: State): void {
+  if (state.cache !== prev.cache) freeCache(state.cache);
+  state = prev;
 }
 
 /**
@@ -60,7 +101,7 @@ export function autocast<T>(fn: () => T, opts: AutocastOptions = {}): T {
   try {
     result = fn();
   } finally {
-    state = prev;
+    leave(prev);
   }
   if (isThenable(result)) {
     throw asyncBodyError('autocast', result, 'autocast is one global policy, so while the body waits other tasks would run under it. Keep the body synchronous and await outside it (`const y = autocast(() => model.call(x)); await y.toArray();`)');
@@ -81,7 +122,7 @@ export function autocastScope(opts: AutocastOptions = {}): AutocastHandle {
     if (!open) return;
     if (state !== mine) throw new KilnError('autocastScope', 'autocast scopes must be closed in reverse order of opening');
     open = false;
-    state = prev;
+    leave(prev);
   };
   return { dispose, [Symbol.dispose]: dispose };
 }
@@ -133,8 +174,19 @@ export function withAutocast<A extends unknown[], R>(op: string, inputs: A, run:
   const target = targetOf(op, floatsOf(inputs));
   if (target === null) return run(...inputs);
   const made: Tensor[] = [];
+  const cache = state.cache;
   const castOne = (x: unknown): unknown => {
     if (!isFloatTensor(x) || x.dtype === target) return x;
+    // Parameters (float32 leaves that require grad) cast to the lower dtype come from the region's cache.
+    const cacheable = cache !== undefined && target === state.dtype && x.dtype === 'float32' && x.isLeaf && x.requiresGrad;
+    if (cacheable) {
+      const hit = cache.get(x);
+      if (hit && hit.version === x.version && !hit.cast.isDisposed) return hit.cast;
+      if (hit && !hit.cast.isDisposed) hit.cast.dispose();
+      const c = x.to(target);
+      cache.set(x, { version: x.version, cast: c });
+      return c;
+    }
     const c = x.to(target);
     made.push(c);
     return c;
@@ -161,15 +213,15 @@ export function withoutAutocast<T>(fn: () => T): T {
   }
 }
 
-/** @internal The current autocast state, for checkpoint() to recompute under the forward's. */
+/** @internal The current autocast state, for checkpoint() to recompute under the forward's (without its cast cache, which ends with the region). */
 export function captureAutocast(): Readonly<{ enabled: boolean; dtype: DType }> {
-  return state;
+  return { enabled: state.enabled, dtype: state.dtype };
 }
 
 /** @internal Runs `fn` under a state from captureAutocast(). */
 export function withAutocastState<T>(s: Readonly<{ enabled: boolean; dtype: DType }>, fn: () => T): T {
   const prev = state;
-  state = s;
+  state = { enabled: s.enabled, dtype: s.dtype };
   try {
     return fn();
   } finally {
