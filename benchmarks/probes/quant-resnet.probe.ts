@@ -32,7 +32,7 @@ it('resnet18 eval N=1: fp32 vs int8 (im2col) vs int8 (fused conv)', async () => 
   const load0 = loadavg();
   for (let r = -1; r < rounds; r++) {
     for (const [name, run, path] of variants) {
-      // 'fused' is the default route (the stem conv, C = 3, stays on im2col).
+      // 'fused' is the default route.
       if (path === 'im2col') kiln.quantizedConvOverride.path = path;
       else delete kiln.quantizedConvOverride.path;
       const t0 = performance.now();

@@ -13,8 +13,8 @@
  *   onto the im2col + int8 GEMM route, to show what the fused int8 conv gained.
  * - Model bytes: state-dict bytes of the float32 and the int8 model.
  * What limits int8 ResNet18 on lavapipe: the int8 convs are fused now
- * (implicit GEMM on packed activations, requantized in the epilogue; only
- * the 3-channel stem still gathers an im2col), so what is left is the
+ * (implicit GEMM on packed activations, requantized in the epilogue; the
+ * 3-channel stem padded to 4), so what is left is the
  * plumbing between them: the requantizing residual add and the pooling are
  * composed from generic ops running through the packed-int8 unpack/pack
  * shim, several passes per block.

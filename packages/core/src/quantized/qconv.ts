@@ -1,12 +1,13 @@
 /**
  * Quantized 2-D convolution: uint8 activations kept channels-last (NHWC
- * storage behind an NCHW view, as PyTorch's x86 engines keep them). Where
- * the channels fill whole u32 words (C a multiple of 4: every ResNet conv
- * but the stem) it is one backend conv2d with a `quant` epilogue (the fused
- * int8 conv: implicit GEMM over the packed activation, no im2col buffer);
- * otherwise an im2col gather padded with the input zero point (so padding
- * contributes (zp - zp) * w = 0) and the integer GEMM. Both compute the same
- * int32 sums and the same requantizing epilogue, so the same integers.
+ * storage behind an NCHW view, as PyTorch's x86 engines keep them), one
+ * backend conv2d with a `quant` epilogue (the fused int8 conv: implicit GEMM
+ * over the packed activation, no im2col buffer; channels that do not fill
+ * whole u32 words, as the stem's 3, are padded to 4). The route it replaced,
+ * kept behind {@link quantizedConvOverride} for tests and benchmarks: an
+ * im2col gather padded with the input zero point (so padding contributes
+ * (zp - zp) * w = 0) and the integer GEMM. Both compute the same int32 sums
+ * and the same requantizing epilogue, so the same integers.
  * Output: a quint8 QTensor, again an NCHW view of NHWC integers.
  */
 import { KilnError, ShapeError, fmtShape } from '../errors.js';
@@ -19,13 +20,9 @@ import { QTensor } from './qtensor.js';
 import { quantizedMatmul } from './qmatmul.js';
 import { empty } from '../ops/util.js';
 
-/**
- * Test/benchmark hook: `path` forces the im2col + GEMM route ('im2col') or
- * the fused conv ('fused', only where C is a multiple of 4); unset: fused
- * where it applies.
- */
+/** Test/benchmark hook: `path: 'im2col'` forces the im2col + integer GEMM route; unset: the fused conv. */
 export const quantizedConvOverride: {
-  /** The forced route; unset: the fused conv where it applies. */
+  /** The forced route; unset (or 'fused'): the fused conv. */
   path?: 'im2col' | 'fused';
 } = {};
 
@@ -106,13 +103,19 @@ export function quantizedConv2d(
   const O = w.packed.shape[0]!;
   const dev = x.device;
   const mult = w.scales.map((s) => (sx * s) / out.scale);
-  const fused = quantizedConvOverride.path !== 'im2col' && C % 4 === 0;
-  if (quantizedConvOverride.path === 'fused' && !fused) throw new KilnError(op, `the fused int8 conv needs channels in multiples of 4, got ${C}`);
-  if (fused) {
+  if (quantizedConvOverride.path !== 'im2col') {
     const ints = noGrad(() => tidy(() => {
-      const xs = channelsLast(x);
+      // Channels padded to whole u32 words (the 3-channel stem): the input with its zero point,
+      // the weight with zeros, so the extra channel adds (zp - zp) * 0 and colSum is unchanged.
+      const c4 = Math.ceil(C / 4) * 4;
+      let xs = channelsLast(x);
+      let w4 = w.packed;
+      if (c4 !== C) {
+        xs = pad(xs, [0, c4 - C], zx);
+        w4 = pad(w.packed.slice(1, 0, w.k).contiguous().reshape([O, kh, kw, C]), [0, c4 - C]);
+      }
       const y = empty([N, oH, oW, O], 'uint8', xs._storage.backend);
-      const wv = w.packed.reshape([O, kh, kw, C]).permute([0, 3, 1, 2]);
+      const wv = w4.reshape([O, kh, kw, c4]).permute([0, 3, 1, 2]);
       const aZeroPoint = tensor([zx], { dtype: 'int32', device: dev });
       const scale = tensor(mult, { dtype: 'float32', device: dev });
       const b = bias ? tensor(bias.map((v) => v / out.scale), { dtype: 'float32', device: dev }) : undefined;
