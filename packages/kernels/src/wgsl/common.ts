@@ -60,8 +60,8 @@ export function toStored(e: string, from: Scalar, dtype: DType): string {
     case 'bool':
       return from === 'f32' ? `select(0, 1, ${e} != 0.0)` : `select(0, 1, ${e} != 0)`;
     case 'float16':
-      // float16 views reach the kernels as float32 stand-ins (core/src/float16-fallback.ts) and are packed by wgsl/half.ts.
-      throw new BackendError('toStored', 'float16 outputs are written by the half pack kernel, not stored directly');
+      // float16 outputs are packed words, stored through wgsl/half.ts (HalfIO.st, or the pack kernel), never as one word each.
+      throw new BackendError('toStored', 'expected a float16 output to be stored through HalfIO (wgsl/half.ts), got a direct store');
   }
 }
 
