@@ -1,10 +1,12 @@
 // float16 against PyTorch (tests/reference/gen_amp_float16.py) on every
-// backend. Inputs are float16 values (cast with .to('float16'), exact);
+// backend and both WebGPU kernel strategies (the native float16 GEMM, conv,
+// elementwise and reduction kernels of each). Inputs are float16 values (cast with .to('float16'), exact);
 // outputs are float16 and compared by value. Kiln computes float16 ops in
 // float32 and rounds the result once (round to nearest even); the
 // references are PyTorch's own half results where Debian's torch 1.13 runs
 // half on the CPU (cast, add, mul, div, neg, sum), otherwise float64 on the
-// float16 inputs rounded once to float16. Tolerances, from float16's
+// float16 inputs rounded once to float16. Odd sizes (17x64x9, 3x300x5, 9x9
+// images, 5x9 elementwise) leave packed words half used. Tolerances, from float16's
 // epsilon (an ulp is at most 2^-10 of the value) and float32's (2^-24):
 // - cast, add, mul, neg: exact (both sides round the same float32 value);
 // - div, exp, tanh, sigmoid, relu, mean, sum: one float16 ulp (rtol 2^-10),
@@ -84,5 +86,5 @@ describeReference('float16 vs PyTorch', 'amp_float16', (ref) => {
         }
       });
     }
-  });
+  }, { strategies: true });
 });
