@@ -126,6 +126,36 @@ describe('npm run demo -- --quick', () => {
     expect(fp32.top1).toBe(r.transfer.top1);
   });
 
+  it('shrinks every block to a multiple of 8 inner channels, measures the smaller model and exports it', () => {
+    const r = run.result;
+    const sh = r.pruning!.shrunk!;
+    expect(sh.amount).toBe(0.25);
+    // resnet18's inner widths 64, 128, 256, 512 less a quarter each.
+    expect([...new Set(Object.values(sh.widths))]).toEqual([48, 96, 192, 384]);
+    expect(Object.keys(sh.widths)).toHaveLength(8);
+    expect(sh.params).toBeLessThan(sh.paramsBefore);
+    const row = r.variants.find((v) => v.name === 'channel-shrunk (fine-tuned)')!;
+    expect(row.params).toBe(sh.params);
+    expect(row.top1).toBe(sh.top1);
+    expect(row.msPerImage).toBe(sh.msPerImage);
+    expect(report).toContain(`**${pct(sh.top1)}** after the same short fine-tune`);
+    expect(report).toContain(`${sh.params.toLocaleString('en-US')} parameters (was ${sh.paramsBefore.toLocaleString('en-US')})`);
+    // Kiln and onnxruntime round differently; on the quick sliver one near-tie may flip, no more.
+    const n = (r.config as { testPerClass: number }).testPerClass * 5;
+    expect(Math.round(r.onnx!.agreement['channel-shrunk (fine-tuned)']! * n)).toBeGreaterThanOrEqual(n - 1);
+  });
+
+  it('exports the static int8 model to ONNX, or says in the report why not', () => {
+    const r = run.result;
+    const error = r.onnx!.errors['int8 static'];
+    if (error === undefined) {
+      expect(r.onnx!.files).toContain('resnet18-int8-static.onnx');
+      // int8 logits agree within a few output quanta (packages/onnx's tests): one near-tie may flip.
+      const n = (r.config as { testPerClass: number }).testPerClass * 5;
+      expect(Math.round(r.onnx!.agreement['int8 static']! * n)).toBeGreaterThanOrEqual(n - 1);
+    } else expect(report).toContain(`Not exported: int8 static: ${error}`);
+  });
+
   it('learns: far from chance (20 %) on the five target classes', () => {
     const r = run.result;
     expect(r.transfer.epochs).toHaveLength(2);

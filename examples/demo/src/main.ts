@@ -35,6 +35,7 @@ const program = new Command('demo')
   .option('--pretrain-per-class <n>', 'pretraining images per class', int)
   .option('--test-per-class <n>', 'test images per class', int)
   .option('--prune-amount <x>', 'fraction of weights global L1 pruning removes', fraction)
+  .option('--shrink-amount <x>', "fraction of every block's inner channels channel shrinking removes (rounded to a multiple of 1/8)", fraction)
   .option('--no-progress', 'no progress bars');
 
 program.parse();

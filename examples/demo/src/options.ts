@@ -36,6 +36,8 @@ export interface DemoOptions {
   testPerClass?: number;
   /** Fraction of conv/linear weights global L1 pruning removes. */
   pruneAmount?: number;
+  /** Fraction of every BasicBlock's inner channels channel shrinking removes (rounded to a multiple of 1/8). */
+  shrinkAmount?: number;
 }
 
 /** Options with every default filled in. */
@@ -56,6 +58,7 @@ export const DEFAULTS = {
   trainPerClass: 100,
   testPerClass: 100,
   pruneAmount: 0.5,
+  shrinkAmount: 0.25,
 } as const;
 
 /** `--quick`: every stage, on a sliver. */
@@ -69,6 +72,7 @@ export const QUICK = {
   trainPerClass: 16,
   testPerClass: 16,
   pruneAmount: 0.5,
+  shrinkAmount: 0.25,
 } as const;
 
 /** The cache root torch hub would use, Kiln's flavour: $KILN_CACHE_DIR, $XDG_CACHE_HOME/kiln or ~/.cache/kiln. */
@@ -92,6 +96,7 @@ export function resolveOptions(o: DemoOptions): ResolvedOptions {
     trainPerClass: pick('trainPerClass', o.trainPerClass),
     testPerClass: pick('testPerClass', o.testPerClass),
     pruneAmount: pick('pruneAmount', o.pruneAmount),
+    shrinkAmount: pick('shrinkAmount', o.shrinkAmount),
     out: resolve(o.out ?? 'demo-output'),
     backend: o.backend ?? 'auto',
     seed: o.seed ?? 0,
@@ -106,6 +111,7 @@ export function resolveOptions(o: DemoOptions): ResolvedOptions {
   if (r.imageSize < 32) throw new DemoError(`--image-size must be at least 32 (ResNet18 downsamples by 32), got ${r.imageSize}`);
   if (r.batchSize < 2 || r.pretrainBatchSize < 2) throw new DemoError('--batch-size and --pretrain-batch-size must be at least 2 (BatchNorm trains on batch statistics)');
   if (!(r.pruneAmount > 0 && r.pruneAmount < 1)) throw new DemoError(`--prune-amount must be in (0, 1), got ${r.pruneAmount}`);
+  if (!(r.shrinkAmount >= 1 / 16 && r.shrinkAmount < 15 / 16)) throw new DemoError(`--shrink-amount must be in [0.0625, 0.9375) (it is rounded to a multiple of 1/8), got ${r.shrinkAmount}`);
   if (!['auto', 'webgpu', 'cpu'].includes(r.backend)) throw new DemoError(`--backend must be auto, webgpu or cpu, got '${r.backend}'`);
   return r;
 }

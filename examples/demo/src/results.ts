@@ -78,7 +78,21 @@ export interface DemoResult {
     beforeFinetune: number;
     top1: number;
     /** The channel-shrunk model, when that step ran. */
-    shrunk?: { params: number; top1: number; msPerImage: number };
+    shrunk?: {
+      /** Fraction of every block's inner channels removed (a multiple of 1/8). */
+      amount: number;
+      /** Inner channels kept per BasicBlock, e.g. `{ 'layer1.0': 48, ... }`. */
+      widths: Record<string, number>;
+      /** Parameters after and before shrinking. */
+      params: number;
+      paramsBefore: number;
+      /** Test top-1 right after shrinking, and after the short fine-tune. */
+      beforeFinetune: number;
+      top1: number;
+      /** Milliseconds per image of a batched forward, and the fp32 model's in the same run. */
+      msPerImage: number;
+      fp32MsPerImage: number;
+    };
   };
   quantization?: { dynamicTop1?: number; staticTop1?: number };
   onnx?: {

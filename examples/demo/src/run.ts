@@ -11,6 +11,7 @@ import type { DemoResult, SkippedStage, TimingProfile, VariantRow } from './resu
 import { featuresStage } from './stages/features.js';
 import { measureVariant, profileVariant, sizeOf, type Variant } from './stages/measure.js';
 import { PRUNED_VARIANT, pruneStage } from './stages/prune.js';
+import { SHRUNK_VARIANT, shrinkStage } from './stages/shrink.js';
 import { DYNAMIC_VARIANT, STATIC_VARIANT, quantizeDynamicStage } from './stages/quantize.js';
 import { quantizeStaticStage } from './stages/quantize-static.js';
 import { exportStage } from './stages/export.js';
@@ -27,11 +28,6 @@ export interface DemoRun {
 
 /** Name of the fine-tuned fp32 model in the tables. */
 export const FP32_VARIANT = 'Kiln fp32';
-
-/** Steps whose Kiln API is not in this tree yet: said once in the output and in the report. */
-const NOT_LANDED: SkippedStage[] = [
-  { stage: 'channel shrinking', reason: 'no channel-shrinking step is exported by @kiln/nn yet (prune issue, part 4)' },
-];
 
 /**
  * The whole demo: pretraining, transfer learning (vs from scratch),
@@ -66,7 +62,7 @@ export async function runDemo(options: DemoOptions = {}, io: DemoIO = consoleIO(
   io.log(`  transfer ${pct(transfer.top1)} vs from scratch ${pct(scratch.top1)} on the ${ctx.target.classes.length} target classes`);
   const features = await timed('3 features', () => featuresStage(ctx, model));
 
-  const skipped: SkippedStage[] = [...NOT_LANDED];
+  const skipped: SkippedStage[] = [];
   const rows: VariantRow[] = [];
   const preds = new Map<string, Int32Array>();
   const measured: Variant[] = [];
@@ -83,7 +79,12 @@ export async function runDemo(options: DemoOptions = {}, io: DemoIO = consoleIO(
   const pruned = await timed('4 pruning', async () => {
     const p = await pruneStage(ctx, model);
     await measure({ name: PRUNED_VARIANT, family: 'pruned', module: p.model, ...sizeOf(p.model), nonzero: p.result.nonzero });
-    return p;
+    const sh = await shrinkStage(ctx, model);
+    const row = await measure({ name: SHRUNK_VARIANT, family: 'pruned', module: sh.model, ...sizeOf(sh.model) });
+    const fp32Ms = rows.find((r) => r.name === FP32_VARIANT)!.msPerImage!;
+    p.result.shrunk = { ...sh.result, msPerImage: row.msPerImage!, fp32MsPerImage: fp32Ms };
+    io.log(`  ${SHRUNK_VARIANT}: ${(fp32Ms / row.msPerImage!).toFixed(2)}× the fp32 model's speed (${row.msPerImage!.toFixed(2)} vs ${fp32Ms.toFixed(2)} ms/image)`);
+    return { ...p, shrunk: sh.model };
   });
   const quantization: NonNullable<DemoResult['quantization']> = {};
   const dynamic = await timed('5 quantization', async () => {
@@ -101,6 +102,7 @@ export async function runDemo(options: DemoOptions = {}, io: DemoIO = consoleIO(
     exportStage(ctx, [
       { name: FP32_VARIANT, file: 'resnet18-fp32.onnx', module: model, kilnPredictions: preds.get(FP32_VARIANT)! },
       { name: PRUNED_VARIANT, file: 'resnet18-pruned.onnx', module: pruned.model, kilnPredictions: preds.get(PRUNED_VARIANT)! },
+      { name: SHRUNK_VARIANT, file: 'resnet18-shrunk.onnx', module: pruned.shrunk, kilnPredictions: preds.get(SHRUNK_VARIANT)! },
       { name: DYNAMIC_VARIANT, file: 'resnet18-int8-dynamic.onnx', module: dynamic.model, kilnPredictions: preds.get(DYNAMIC_VARIANT)! },
       { name: STATIC_VARIANT, file: 'resnet18-int8-static.onnx', module: dynamic.whole, kilnPredictions: preds.get(STATIC_VARIANT)! },
     ]),
@@ -125,6 +127,7 @@ export async function runDemo(options: DemoOptions = {}, io: DemoIO = consoleIO(
   dynamic.dispose();
   dynamic.whole.dispose();
   pruned.model.dispose();
+  pruned.shrunk.dispose();
   model.dispose();
 
   const result: DemoResult = {

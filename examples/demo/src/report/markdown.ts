@@ -85,7 +85,17 @@ export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
         `measured sparsity ${pct(pr.sparsity)} (${int(pr.nonzero)} non-zero). Test top-1 ${pct(pr.beforeFinetune)} right after pruning, **${pct(pr.top1)}** after a short fine-tune ` +
         `(the transfer recipe; masked weights stay zero), then \`prune.remove\` makes it permanent. Unstructured zeros keep the dense size and speed.\n`,
     );
-    if (pr.shrunk) out.push(`Channel-shrunk model: ${int(pr.shrunk.params)} parameters, top-1 ${pct(pr.shrunk.top1)}, ${num(pr.shrunk.msPerImage)} ms/image.\n`);
+    const sh = pr.shrunk;
+    if (sh) {
+      const widths = [...new Set(Object.values(sh.widths))].join(' / ');
+      out.push(
+        `Channel shrinking: \`pruneInnerChannels(model, ${sh.amount})\` (the smallest-L2 ${pct(sh.amount)} of every BasicBlock's inner channels, \`prune.ln_structured\` on conv1 with bn1 masked alike), ` +
+          `then \`shrinkInnerChannels\` removes them: inner widths ${widths} (multiples of 8, which the kernels tile evenly), ${int(sh.params)} parameters (was ${int(sh.paramsBefore)}). ` +
+          `Test top-1 ${pct(sh.beforeFinetune)} right after shrinking, **${pct(sh.top1)}** after the same short fine-tune; ` +
+          `**${num(sh.msPerImage)} ms/image** vs ${num(sh.fp32MsPerImage)} for the fp32 model (${num(sh.fp32MsPerImage / sh.msPerImage)}× its speed, wall clock, batch ${cfg.quick ? 8 : 32})` +
+          `${shrunkKernelTimes(r)}.\n`,
+      );
+    }
   }
   out.push(skippedText(r, ['channel shrinking']));
   out.push('## 5. Quantization\n');
@@ -120,6 +130,14 @@ export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
   out.push(table(['stage', 'seconds'], Object.entries(r.stageSeconds).map(([k, v]) => [k, num(v, 1)]), ['l', 'r']) + '\n');
   out.push(`Raw numbers: [results.json](results.json). Options: \`${JSON.stringify(cfg)}\`.\n`);
   return out.join('\n');
+}
+
+/** ", kernel time X vs Y ms" from the timing stage's profiles of the shrunk and fp32 models, when both ran. */
+function shrunkKernelTimes(r: DemoResult): string {
+  const find = (name: string) => r.timing.find((t) => t.variant === name);
+  const [shrunk, fp32] = [find('channel-shrunk (fine-tuned)'), find('Kiln fp32')];
+  if (!shrunk || !fp32) return '';
+  return `; ${shrunk.source} of one batch-${shrunk.batch} forward: ${num(shrunk.totalMs, 1)} vs ${num(fp32.totalMs, 1)} ms (${num(fp32.totalMs / shrunk.totalMs)}×)`;
 }
 
 function skippedText(r: DemoResult, stages: string[]): string {

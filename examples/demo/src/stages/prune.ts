@@ -4,7 +4,7 @@ import type { Tensor } from '@kiln/core';
 import { trainableBatchNorms } from '../batchnorm-stats.js';
 import type { DemoContext } from '../context.js';
 import type { DemoResult } from '../results.js';
-import { evaluate, pct, trainModel } from '../train-loop.js';
+import { evaluate, pct, trainModel, type EpochRecord } from '../train-loop.js';
 import { TRANSFER_LR } from './transfer.js';
 
 /** Name of the pruned variant in the tables (the bars look it up). */
@@ -17,6 +17,45 @@ export function cloneResNet(model: ResNet, device: string): ResNet {
   copy.loadStateDict(sd);
   for (const t of Object.values(sd)) t.dispose();
   return copy.eval();
+}
+
+/**
+ * A short fine-tune with the transfer recipe (everything frozen but layer4
+ * and fc, SGD groups layer4 1e-3 / fc 1e-2, momentum 0.9, warm-up then
+ * cosine, frozen BatchNorm in eval mode) on the target training images;
+ * `rngStage` and `rngStage + 1` seed its initialisation and data order.
+ * Returns one record per epoch (test accuracy after each).
+ */
+export async function recipeFineTune(ctx: DemoContext, model: ResNet, label: string, epochs: number, rngStage: number): Promise<EpochRecord[]> {
+  const { opts, io, device, target } = ctx;
+  ctx.rng(rngStage);
+  model.requiresGrad_(false);
+  model.layer4.requiresGrad_(true);
+  model.fc.requiresGrad_(true);
+  const opt = new optim.SGD(
+    [
+      { params: model.layer4.parameters(), lr: TRANSFER_LR.layer4 },
+      { params: model.fc.parameters(), lr: TRANSFER_LR.fc },
+    ],
+    { lr: TRANSFER_LR.fc, momentum: TRANSFER_LR.momentum },
+  );
+  const frozen = freezeBatchNorm(model);
+  try {
+    return await trainModel(model, opt, target.train, target.test, {
+      label,
+      epochs,
+      batchSize: opts.batchSize,
+      warmupIters: Math.ceil(target.train.indices.length / opts.batchSize / 4),
+      pipe: ctx.pipe,
+      rng: ctx.rng(rngStage + 1),
+      device,
+      bnRefresh: { layers: trainableBatchNorms(model), held: target.bnImages },
+    }, io);
+  } finally {
+    opt.dispose();
+    frozen.release();
+    model.eval();
+  }
 }
 
 /** Every conv and linear weight: what global pruning ranks together. */
@@ -41,30 +80,7 @@ export async function pruneStage(ctx: DemoContext, model: ResNet): Promise<{ res
   const before = await evaluate(pruned, target.test, 64, ctx.pipe, device, io, 'pruned eval');
   io.log(`  global sparsity ${pct(report.global.fraction)}; test top-1 ${pct(before.top1)} before fine-tuning`);
 
-  ctx.rng(6);
-  pruned.requiresGrad_(false);
-  pruned.layer4.requiresGrad_(true);
-  pruned.fc.requiresGrad_(true);
-  const opt = new optim.SGD(
-    [
-      { params: pruned.layer4.parameters(), lr: TRANSFER_LR.layer4 },
-      { params: pruned.fc.parameters(), lr: TRANSFER_LR.fc },
-    ],
-    { lr: TRANSFER_LR.fc, momentum: TRANSFER_LR.momentum },
-  );
-  const frozen = freezeBatchNorm(pruned);
-  const records = await trainModel(pruned, opt, target.train, target.test, {
-    label: 'prune fine-tune',
-    epochs,
-    batchSize: opts.batchSize,
-    warmupIters: Math.ceil(target.train.indices.length / opts.batchSize / 4),
-    pipe: ctx.pipe,
-    rng: ctx.rng(7),
-    device,
-    bnRefresh: { layers: trainableBatchNorms(pruned), held: target.bnImages },
-  }, io);
-  opt.dispose();
-  frozen.release();
+  const records = await recipeFineTune(ctx, pruned, 'prune fine-tune', epochs, 6);
   for (const [m, name] of params) prune.remove(m, name);
   pruned.eval();
   const after = records.at(-1)!.top1;
