@@ -5,12 +5,12 @@
 // 1e-4 at batch 2 and, through the dynamic axis, batch 1, fused (BN folded)
 // and layer by layer (BatchNormalization kept).
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { manualSeed, noGrad, rand, randn, type Tensor } from '@kiln/core';
-import { BatchNorm2d } from '@kiln/nn';
+import { manualSeed, noGrad, randn, type Tensor } from '@kiln/core';
 import { innerWidths, pruneInnerChannels, resnet18, shrinkInnerChannels, type ResNet } from '@kiln/resnet';
 import { exportOnnx, onnxInitializers } from '@kiln/onnx';
 import { describeEachBackend, describeWhenReady, webgpuStatus } from '@kiln/test-helpers';
 import { checkModel, maxAbsDiff, onnxCheckerProblem, runOrtRuns } from '../packages/onnx/test/tools.js';
+import { randomizeBatchNorm } from './prune.helpers.js';
 
 // As tests/onnx.resnet.parity: the same float32 graph in another summation order (logits O(1), measured ~1e-6).
 const ORT_ATOL = 1e-4;
@@ -21,16 +21,7 @@ const webgpu = await webgpuStatus();
 async function shrunkResnet(device: string): Promise<ResNet> {
   manualSeed(21);
   const model = resnet18({ numClasses: 10 });
-  noGrad(() => {
-    for (const m of model.modules()) {
-      if (!(m instanceof BatchNorm2d)) continue;
-      const c = m.numFeatures;
-      for (const [t, v] of [[m.running_mean!, randn([c]).mul(0.1)], [m.running_var!, rand([c]).add(0.5)], [m.weight!, rand([c]).add(0.5)], [m.bias!, randn([c]).mul(0.1)]] as const) {
-        t.copy_(v);
-        v.dispose();
-      }
-    }
-  });
+  randomizeBatchNorm(model);
   model.eval();
   await pruneInnerChannels(model, 0.3);
   await shrinkInnerChannels(model);

@@ -5,10 +5,11 @@
 // fold is rebuilt when a mask changes in place; a hook that does not declare
 // what it derives sends the block down the layer-by-layer path, where it runs.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { fromArray, manualSeed, noGrad, rand, randn, type Tensor } from '@kiln/core';
-import { BatchNorm2d, Conv2d, derivingPreHook, type Module } from '@kiln/nn';
+import { fromArray, manualSeed, noGrad, randn, type Tensor } from '@kiln/core';
+import { Conv2d, derivingPreHook, type Module } from '@kiln/nn';
 import { resnet18, type BasicBlock, type ResNet } from '@kiln/resnet';
 import { describeEachBackend, expectClose, webgpuStatus } from '@kiln/test-helpers';
+import { randomizeBatchNorm } from './prune.helpers.js';
 
 const webgpu = await webgpuStatus();
 type Masked = { weight: Tensor; weight_orig: Tensor; weight_mask: Tensor };
@@ -47,16 +48,7 @@ describeEachBackend('pruned resnet18: fused path uses the effective weight', web
     manualSeed(11);
     model = resnet18({ numClasses: 10 });
     // Non-trivial BatchNorm statistics so the fold is not the identity.
-    noGrad(() => {
-      for (const m of model.modules()) {
-        if (!(m instanceof BatchNorm2d)) continue;
-        const c = m.numFeatures;
-        for (const [t, v] of [[m.running_mean!, randn([c]).mul(0.1)], [m.running_var!, rand([c]).add(0.5)], [m.weight!, rand([c]).add(0.5)], [m.bias!, randn([c]).mul(0.1)]] as const) {
-          t.copy_(v);
-          v.dispose();
-        }
-      }
-    });
+    randomizeBatchNorm(model);
     await model.to(device);
     model.eval();
     x = randn([1, 3, 32, 32], { device });

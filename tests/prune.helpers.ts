@@ -1,7 +1,8 @@
 // Shared by tests/prune.*.test.ts: gen_prune.py's cases by name, with their
 // tensors by name (the generator writes them as gen_resnet.py does). Not a
 // test file itself.
-import { fromArray, type Tensor } from '@kiln/core';
+import { fromArray, noGrad, rand, randn, type Tensor } from '@kiln/core';
+import { BatchNorm2d, type Module } from '@kiln/nn';
 import { describeWhenReady, loadReference, type ReferenceFile } from '@kiln/test-helpers';
 import { referenceProblem } from '../scripts/reference-cache.mjs';
 
@@ -77,4 +78,22 @@ export function strided(a: ArrayLike<number>, step: number): Float32Array {
   const out = new Float32Array(Math.ceil(a.length / step));
   for (let i = 0, j = 0; i < a.length; i += step, j++) out[j] = a[i]!;
   return out;
+}
+
+/**
+ * Gives every BatchNorm2d of `model` seeded non-trivial statistics and affine
+ * parameters (mean ~0.1·N(0,1), var and weight in [0.5, 1.5), bias ~0.1·N(0,1)),
+ * so a BN fold or a channel shrink is not the identity. Uses the global generator.
+ */
+export function randomizeBatchNorm(model: Module): void {
+  noGrad(() => {
+    for (const m of model.modules()) {
+      if (!(m instanceof BatchNorm2d)) continue;
+      const c = m.numFeatures;
+      for (const [t, v] of [[m.running_mean!, randn([c]).mul(0.1)], [m.running_var!, rand([c]).add(0.5)], [m.weight!, rand([c]).add(0.5)], [m.bias!, randn([c]).mul(0.1)]] as const) {
+        t.copy_(v);
+        v.dispose();
+      }
+    }
+  });
 }

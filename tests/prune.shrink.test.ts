@@ -5,10 +5,11 @@
 // logits (fused and layer by layer), has the expected smaller convs and
 // parameter count, round-trips through a state dict, and trains.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { manualSeed, noGrad, rand, randn, tensor, tidy, type Tensor } from '@kiln/core';
-import { BatchNorm2d, CrossEntropyLoss, optim, prune } from '@kiln/nn';
+import { manualSeed, noGrad, randn, tensor, tidy, type Tensor } from '@kiln/core';
+import { CrossEntropyLoss, optim, prune } from '@kiln/nn';
 import { innerWidths, pruneInnerChannels, resnet18, shrinkInnerChannels, withInnerWidths, type BasicBlock, type ResNet } from '@kiln/resnet';
 import { describeEachBackend, expectClose, webgpuStatus } from '@kiln/test-helpers';
+import { randomizeBatchNorm } from './prune.helpers.js';
 
 const webgpu = await webgpuStatus();
 /** Lets vitest's worker answer its RPC between long synchronous CPU-backend passes. */
@@ -23,16 +24,7 @@ const ATOL = 1e-4;
 async function seededResnet(device: string): Promise<ResNet> {
   manualSeed(21);
   const model = resnet18({ numClasses: 10 });
-  noGrad(() => {
-    for (const m of model.modules()) {
-      if (!(m instanceof BatchNorm2d)) continue;
-      const c = m.numFeatures;
-      for (const [t, v] of [[m.running_mean!, randn([c]).mul(0.1)], [m.running_var!, rand([c]).add(0.5)], [m.weight!, rand([c]).add(0.5)], [m.bias!, randn([c]).mul(0.1)]] as const) {
-        t.copy_(v);
-        v.dispose();
-      }
-    }
-  });
+  randomizeBatchNorm(model);
   await model.to(device);
   return model.eval();
 }
