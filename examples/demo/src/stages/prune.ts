@@ -1,11 +1,11 @@
-import { Conv2d, Linear, optim, prune, type Module } from '@kiln/nn';
+import { Conv2d, Linear, prune, type Module } from '@kiln/nn';
 import { freezeBatchNorm, resnet18, type ResNet } from '@kiln/resnet';
 import type { Tensor } from '@kiln/core';
 import { trainableBatchNorms } from '../batchnorm-stats.js';
 import type { DemoContext } from '../context.js';
 import type { DemoResult } from '../results.js';
 import { evaluate, pct, trainModel, type EpochRecord } from '../train-loop.js';
-import { TRANSFER_LR } from './transfer.js';
+import { seedRecipeOptimizer } from './transfer.js';
 
 /** Name of the pruned variant in the tables (the bars look it up). */
 export const PRUNED_VARIANT = 'pruned (fine-tuned)';
@@ -29,16 +29,7 @@ export function cloneResNet(model: ResNet, device: string): ResNet {
 export async function recipeFineTune(ctx: DemoContext, model: ResNet, label: string, epochs: number, rngStage: number): Promise<EpochRecord[]> {
   const { opts, io, device, target } = ctx;
   ctx.rng(rngStage);
-  model.requiresGrad_(false);
-  model.layer4.requiresGrad_(true);
-  model.fc.requiresGrad_(true);
-  const opt = new optim.SGD(
-    [
-      { params: model.layer4.parameters(), lr: TRANSFER_LR.layer4 },
-      { params: model.fc.parameters(), lr: TRANSFER_LR.fc },
-    ],
-    { lr: TRANSFER_LR.fc, momentum: TRANSFER_LR.momentum },
-  );
+  const opt = seedRecipeOptimizer(model);
   const frozen = freezeBatchNorm(model);
   try {
     return await trainModel(model, opt, target.train, target.test, {

@@ -11,6 +11,24 @@ import { FROM_SCRATCH_SGD } from './pretrain.js';
 /** The seed's fine-tuning optimiser: layer4 at 1e-3, the new fc at 1e-2, momentum 0.9. */
 export const TRANSFER_LR = { layer4: 1e-3, fc: 1e-2, momentum: 0.9 } as const;
 
+/**
+ * The seed's fine-tuning set-up on `model`: everything frozen but layer4 and
+ * fc, and SGD with one parameter group each (layer4 lr 1e-3, fc lr 1e-2,
+ * momentum 0.9). The caller disposes the optimizer.
+ */
+export function seedRecipeOptimizer(model: ResNet): optim.SGD {
+  model.requiresGrad_(false);
+  model.layer4.requiresGrad_(true);
+  model.fc.requiresGrad_(true);
+  return new optim.SGD(
+    [
+      { params: model.layer4.parameters(), lr: TRANSFER_LR.layer4 },
+      { params: model.fc.parameters(), lr: TRANSFER_LR.fc },
+    ],
+    { lr: TRANSFER_LR.fc, momentum: TRANSFER_LR.momentum },
+  );
+}
+
 /** A fresh resnet18 loaded from a checkpoint, whatever its number of classes (read from `fc.weight`). */
 export async function loadBackbone(path: string, device: string): Promise<ResNet> {
   const bytes = new Uint8Array(await readFile(path));
@@ -52,16 +70,7 @@ export async function transferStage(ctx: DemoContext, checkpoint: string): Promi
   ctx.rng(2);
   const model = await loadBackbone(checkpoint, device);
   model.fc = new Linear(512, target.classes.length, { device });
-  model.requiresGrad_(false);
-  model.layer4.requiresGrad_(true);
-  model.fc.requiresGrad_(true);
-  const opt = new optim.SGD(
-    [
-      { params: model.layer4.parameters(), lr: TRANSFER_LR.layer4 },
-      { params: model.fc.parameters(), lr: TRANSFER_LR.fc },
-    ],
-    { lr: TRANSFER_LR.fc, momentum: TRANSFER_LR.momentum },
-  );
+  const opt = seedRecipeOptimizer(model);
   const frozen = freezeBatchNorm(model);
   const epochs = await trainModel(model, opt, target.train, target.test, settings(ctx, 'transfer', 3, model), io);
   opt.dispose();
