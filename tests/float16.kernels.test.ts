@@ -9,9 +9,12 @@
 // along k, vec4 along n, batched, transposed), the fused epilogue (bias,
 // residual, ReLU), conv forward and both backwards on the 1x1-GEMM,
 // im2col, direct and Winograd routes, and elementwise ops (strided,
-// broadcast, scalar and in-place operands, where, comparisons). PyTorch parity of the same float16
-// ops is tests/amp.float16.parity.test.ts. On WebGPU the float16 GEMM and
-// the 1x1 and im2col/direct convs and elementwise ops allocate no float32 stand-ins (peak bytes).
+// broadcast, scalar and in-place operands, where, comparisons), batch norm
+// (training and eval, forward and backward: float16 activations, float32
+// statistics and parameter gradients, those compared bit for bit too) and
+// pooling (max, avg, adaptive avg and their backwards). PyTorch parity of the same float16
+// ops is tests/amp.float16.parity.test.ts. On WebGPU the float16 GEMM,
+// the 1x1 and im2col/direct convs, elementwise ops, batch norm and pooling allocate no float32 stand-ins (peak bytes).
 import { afterAll, expect, it } from 'vitest';
 import * as kiln from '@kiln/core';
 import type { Tensor } from '@kiln/core';
@@ -127,6 +130,86 @@ describeEachBackend('float16 kernels', webgpu, (device, pass) => {
     });
   }
 
+  /** Float32 gradients (of float32 parameters) agree bit for bit. */
+  async function expectSame(got: Tensor, want: Tensor, what: string): Promise<void> {
+    expect(got.dtype, `${what} dtype`).toBe('float32');
+    const [a, b] = [await got.toArray(), await want.toArray()];
+    for (let i = 0; i < b.length; i++) {
+      if (a[i] !== b[i]) throw new Error(`${what}: element ${i} of ${b.length} is ${a[i]}, float32 gives ${b[i]}`);
+    }
+  }
+
+  // Batch norm (wgsl/norm.ts `half`): float16 x, y, dy, dx in place; statistics, weight and bias float32 (as
+  // PyTorch's half batch norm: float32 statistics and accumulation). 2x5x7x3: S = 21 and N*C*S odd (half-used last word).
+  test('batch norm training 2x5x7x3: output, running stats, input gradient (float16) and weight/bias gradients (float32)', async () => {
+    const x = pair([2, 5, 7, 3], device, 30, 2);
+    const g = pair([2, 5, 7, 3], device, 31);
+    const w0 = pair([5], device, 32);
+    const b0 = pair([5], device, 33);
+    const run = (xx: Tensor, gg: Tensor) => {
+      const xi = xx.detach().requiresGrad_();
+      const w = w0.f.detach().requiresGrad_();
+      const b = b0.f.detach().requiresGrad_();
+      const rm = kiln.zeros([5], { device });
+      const rv = kiln.ones([5], { device });
+      const y = kiln.batchNorm(xi, rm, rv, { weight: w, bias: b, training: true });
+      y.backward(gg);
+      return { y, dx: xi.grad!, dw: w.grad!, db: b.grad!, rm, rv };
+    };
+    const h = run(x.h, g.h);
+    const f = run(x.f, g.f);
+    await expectRounded(h.y, f.y, 'batch norm output');
+    await expectRounded(h.dx, f.dx, 'batch norm input gradient');
+    await expectSame(h.dw, f.dw, 'batch norm weight gradient');
+    await expectSame(h.db, f.db, 'batch norm bias gradient');
+    await expectSame(h.rm, f.rm, 'running mean');
+    await expectSame(h.rv, f.rv, 'running var');
+  });
+
+  test('batch norm eval 3x4x5x5 (fused channel affine) and its input gradient', async () => {
+    const x = pair([3, 4, 5, 5], device, 34);
+    const g = pair([3, 4, 5, 5], device, 35);
+    const rm = pair([4], device, 36).f;
+    const rv = pair([4], device, 37).f.abs().add(0.5);
+    const w = pair([4], device, 38).f;
+    const run = (xx: Tensor, gg: Tensor) => {
+      const xi = xx.detach().requiresGrad_();
+      const y = kiln.batchNorm(xi, rm, rv, { weight: w, training: false });
+      y.backward(gg);
+      return [y, xi.grad!];
+    };
+    const [hy, hdx] = run(x.h, g.h);
+    const [fy, fdx] = run(x.f, g.f);
+    await expectRounded(hy!, fy!, 'eval batch norm output');
+    await expectRounded(hdx!, fdx!, 'eval batch norm input gradient');
+  });
+
+  // Pooling (wgsl/pool.ts `half`): float16 x/y and dy/dx in place, f32 sums, one rounding.
+  const poolCases: [string, number[], (x: Tensor) => Tensor][] = [
+    ['max 3x3 stride 2 pad 1 of 2x3x9x9 (ResNet stem)', [2, 3, 9, 9], (x) => kiln.maxPool2d(x, 3, { stride: 2, padding: 1 })],
+    ['max 2x2 dilation 2 ceil mode of 1x3x7x7', [1, 3, 7, 7], (x) => kiln.maxPool2d(x, 2, { dilation: 2, ceilMode: true })],
+    ['avg 3x3 stride 2 pad 1 (padding counted) of 2x3x9x9', [2, 3, 9, 9], (x) => kiln.avgPool2d(x, 3, { stride: 2, padding: 1 })],
+    ['avg 3x3 stride 1 pad 1 without padding in the divisor, odd view offset', [1, 3, 8, 7], (x) => kiln.avgPool2d(x.narrow(3, 1, 5), 3, { stride: 1, padding: 1, countIncludePad: false })],
+    ['adaptive avg 7x5 -> 3x2 of 2x3x7x5', [2, 3, 7, 5], (x) => kiln.adaptiveAvgPool2d(x, [3, 2])],
+    ['adaptive avg to 1x1 of 2x5x7x7 (ResNet head)', [2, 5, 7, 7], (x) => kiln.adaptiveAvgPool2d(x, 1)],
+  ];
+  for (const [name, shape, f] of poolCases) {
+    test(`pooling ${name}: forward and input gradient`, async () => {
+      const x = pair(shape, device, 40);
+      const run = (xx: Tensor, half: boolean) => {
+        const xi = xx.detach().requiresGrad_();
+        const y = f(xi);
+        const g = pair([...y.shape], device, 41);
+        y.backward(half ? g.h : g.f);
+        return [y, xi.grad!];
+      };
+      const [hy, hdx] = run(x.h, true);
+      const [fy, fdx] = run(x.f, false);
+      await expectRounded(hy!, fy!, `${name} output`);
+      await expectRounded(hdx!, fdx!, `${name} input gradient`);
+    });
+  }
+
   if (device === 'webgpu') {
     test('float16 GEMM and convs allocate no float32 stand-ins (peak bytes: the float16 output, and the float16 im2col panel)', async () => {
       const a = pair([64, 96], device, 11);
@@ -159,6 +242,29 @@ describeEachBackend('float16 kernels', webgpu, (device, pass) => {
       const z = p.h.add(q.h);
       expect(kiln.memory(device).peakBytesInUse - before2, 'add').toBe(8192);
       z.dispose();
+    });
+
+    test('float16 batch norm and pooling allocate no float32 stand-ins (peak bytes: the outputs and the float32 [C] statistics)', async () => {
+      // 1 x 16 x 32 x 32 float16 = 32768 bytes; a float32 stand-in of x alone would be 65536.
+      const x = pair([1, 16, 32, 32], device, 19);
+      const rm = kiln.zeros([16], { device });
+      const rv = kiln.ones([16], { device });
+      kiln.resetPeakMemoryStats(device);
+      const before = kiln.memory(device).peakBytesInUse;
+      const y = kiln.batchNorm(x.h, rm, rv, { training: true });
+      // The float16 output plus a few [16] float32 statistics (mean, variance, 1/std, shift: 64 bytes each, bucketed).
+      expect(kiln.memory(device).peakBytesInUse - before, 'batch norm').toBeLessThan(32768 + 4096);
+      kiln.resetPeakMemoryStats(device);
+      const before2 = kiln.memory(device).peakBytesInUse;
+      const p = kiln.maxPool2d(y, 3, { stride: 2, padding: 1 });
+      // Output 16 x 16 x 16 float16 = 8192 bytes plus its int32 indices (16384 bytes).
+      expect(kiln.memory(device).peakBytesInUse - before2, 'max pool').toBe(8192 + 16384);
+      kiln.resetPeakMemoryStats(device);
+      const before3 = kiln.memory(device).peakBytesInUse;
+      const a = kiln.avgPool2d(y, 2);
+      // Output 16 x 16 x 16 float16 = 8192 bytes.
+      expect(kiln.memory(device).peakBytesInUse - before3, 'avg pool').toBe(8192);
+      for (const t of [y, p, a]) t.dispose();
     });
   }
 }, { strategies: true });

@@ -54,8 +54,12 @@ export interface OpContext {
 
 export class WebGPUBackend implements Backend<GPUStorage> {
   readonly name = 'webgpu';
-  /** Primitives that read and write float16 views themselves (the elementwise, reduction, GEMM and conv generators' float16 flags); the rest get core's float32 stand-ins. */
-  readonly nativeFloat16: ReadonlySet<string> = new Set(['unary', 'binary', 'where', 'reduce', 'matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight']);
+  /** Primitives that read and write float16 views themselves (the elementwise, reduction, GEMM, conv, batch-norm and pooling generators' float16 flags); the rest get core's float32 stand-ins. */
+  readonly nativeFloat16: ReadonlySet<string> = new Set([
+    'unary', 'binary', 'where', 'reduce', 'matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight',
+    'batchNormStats', 'channelAffine', 'batchNormBackwardReduce', 'batchNormBackwardInput',
+    'maxPool2d', 'maxPool2dBackward', 'avgPool2d', 'avgPool2dBackward', 'adaptiveAvgPool2d', 'adaptiveAvgPool2dBackward',
+  ]);
   /** The command batching, pipeline cache, buffer pools and error scopes under this backend. */
   readonly runtime: Runtime;
   /** Holds the object the device came from (dawn.node's GPU must outlive the device). */

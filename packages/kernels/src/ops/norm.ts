@@ -1,5 +1,5 @@
-/** Backend glue for the fused batch-norm primitives (contiguous [N, C, S] views). */
-import type { View } from '@kiln/core';
+/** Backend glue for the fused batch-norm primitives (contiguous [N, C, S] views; float16 x, dy, y, dx read and written in place). */
+import { BackendError, type View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
 import { grid1d } from '../wgsl/common.js';
@@ -9,8 +9,27 @@ import { Meta } from './elementwise.js';
 
 type GView = View<GPUStorage>;
 
+/** The WGSL names of each kernel's bindings, in binding order (wgsl/norm.ts). */
+const NAMES: Record<NormKind, string[]> = {
+  stats: ['x', 'mean', 'vari'],
+  affine: ['x', 'scale', 'shift', 'y'],
+  backwardReduce: ['dy', 'x', 'mean', 'invstd', 'sumdy', 'sumdyx'],
+  backwardInput: ['dy', 'x', 'mean', 'invstd', 'scale', 'sumdy', 'sumdyx', 'dx'],
+};
+
+/** Element-sized operands that may be float16; statistics and coefficients are float32 (core's batchNorm makes them so). */
+const HALF_ABLE = new Set(['x', 'y', 'dy', 'dx']);
+
 function run(ctx: OpContext, kind: NormKind, x: GView, views: GView[], written: number[], perChannel: boolean): void {
   const [N, C, S] = x.shape as [number, number, number];
+  const half: string[] = [];
+  views.forEach((v, i) => {
+    const name = NAMES[kind][i]!;
+    if (v.dtype === 'float16') {
+      if (!HALF_ABLE.has(name)) throw new BackendError(`batchNorm.${kind}`, `expected ${name} (per-channel) as float32, got float16`);
+      half.push(name);
+    }
+  });
   const total = numel(x.shape);
   if (total === 0) return;
   const meta = new Meta(NM.words);
@@ -19,8 +38,8 @@ function run(ctx: OpContext, kind: NormKind, x: GView, views: GView[], written: 
   const bindings = views.map((v, i) => ({ buffer: v.storage.buffer, write: written.includes(i) }));
   ctx.rt.dispatch({
     kernel: `norm.${kind}`,
-    key: normKey(kind),
-    code: () => normWgsl(kind),
+    key: normKey(kind, half),
+    code: () => normWgsl(kind, half),
     bindings,
     meta: meta.u,
     workgroups: perChannel ? [C, 1, 1] : grid1d(total),

@@ -1,4 +1,4 @@
-/** Backend glue for the pooling primitives. */
+/** Backend glue for the pooling primitives (float16 views read and written in place). */
 import type { Pool2dParams, View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
@@ -20,6 +20,8 @@ function run(ctx: OpContext, kind: PoolKind, x: GView, y: GView, p: Pool2dParams
   if (total === 0) return;
   const [N, C, H, W] = x.shape;
   const [, , OH, OW] = y.shape;
+  // float16 views by their WGSL names: 'x' the input-sized one, 'y' the output-sized one (wgsl/pool.ts).
+  const half = [...(x.dtype === 'float16' ? ['x'] : []), ...(y.dtype === 'float16' ? ['y'] : [])];
   const meta = new Meta(PM.words);
   meta.set(PM.N, [N, C, H, W, OH, OW]);
   if (p) {
@@ -36,7 +38,7 @@ function run(ctx: OpContext, kind: PoolKind, x: GView, y: GView, p: Pool2dParams
     { buffer: (backward ? y : x).storage.buffer },
   ];
   if (indices) bindings.push({ buffer: indices.storage.buffer, write: kind === 'max' });
-  ctx.rt.dispatch({ kernel: `pool.${kind}`, key: poolKey(kind), code: () => poolWgsl(kind), bindings, meta: meta.u, workgroups: grid1d(total) });
+  ctx.rt.dispatch({ kernel: `pool.${kind}`, key: poolKey(kind, half), code: () => poolWgsl(kind, half), bindings, meta: meta.u, workgroups: grid1d(total) });
 }
 
 export function maxPool2d(ctx: OpContext, x: GView, out: GView, indices: GView, p: Pool2dParams): void {

@@ -9,16 +9,23 @@
  * do not cancel. backwardReduce produces Σdy and Σdy*xhat at once.
  * affine / backwardInput: one thread per element, reading x (and dy) once
  * and per-channel coefficients from small [C] buffers; no shared memory.
+ * float16 (`half`: any of x, dy, y, dx): packed words (wgsl/half.ts HalfIO)
+ * read as their exact f32 values; statistics, coefficients and every sum
+ * stay f32 (PyTorch's half batch norm accumulates in float32 and keeps
+ * float32 statistics), and a float16 y or dx is rounded once. The kernel
+ * text is the float32 kernel's with only the loads and stores swapped.
  */
-import { bufferDecl, entry1d, metaDecl, PRELUDE } from './common.js';
+import { entry1d, metaDecl, PRELUDE } from './common.js';
+import { HalfIO } from './half.js';
 
 export type NormKind = 'stats' | 'affine' | 'backwardReduce' | 'backwardInput';
 
 /** Meta words: N, C, S, total elements, then the element offsets of each binding. */
 export const NM = { N: 0, C: 1, S: 2, total: 3, off: 4, words: 16 };
 
-export function normKey(kind: NormKind): string {
-  return `norm:${kind}`;
+/** Cache key of one batch-norm kernel; `half` names its float16 operands (x, dy, y, dx). */
+export function normKey(kind: NormKind, half: string[] = []): string {
+  return `norm:${kind}${new HalfIO(half).key()}`;
 }
 
 const RG = 256;
@@ -41,37 +48,36 @@ const channelLoop = (bodyCode: string) => `
 
 const off = (i: number) => `mu(${NM.off + i}u)`;
 
-function reductionKernel(kind: 'stats' | 'backwardReduce'): string {
+/** Declarations of `names` (binding i+1, the `written` ones read_write) and the float16 helpers they need. */
+function decls(io: HalfIO, names: string[], written: string[]): string {
+  const lines = names.map((n, i) => io.decl(i + 1, n, { write: written.includes(n) }));
+  return `${lines.join('\n')}\n${io.helpers()}`;
+}
+
+function reductionKernel(kind: 'stats' | 'backwardReduce', io: HalfIO): string {
   if (kind === 'stats') {
     return `${metaDecl(NM.words)}${PRELUDE}
-${bufferDecl(1, 'x', 'f32')}
-${bufferDecl(2, 'mean', 'f32', true)}
-${bufferDecl(3, 'vari', 'f32', true)}
+${decls(io, ['x', 'mean', 'vari'], ['mean', 'vari'])}
 var<workgroup> acc: array<f32, ${RG}>;
 @compute @workgroup_size(${RG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
   ${dimsDecl}
   var sum = 0.0;
-  ${channelLoop(`sum = sum + x[${off(0)} + e];`)}
+  ${channelLoop(`sum = sum + ${io.ld('x', `${off(0)} + e`)};`)}
   acc[lid] = sum;
   ${reduceTree(['acc'])}
   let mu_ = acc[0] / f32(max(M, 1u));
   workgroupBarrier();
   var sq = 0.0;
-  ${channelLoop(`let d = x[${off(0)} + e] - mu_; sq = sq + d * d;`)}
+  ${channelLoop(`let d = ${io.ld('x', `${off(0)} + e`)} - mu_; sq = sq + d * d;`)}
   acc[lid] = sq;
   ${reduceTree(['acc'])}
   if (lid == 0u) { mean[${off(1)} + c] = mu_; vari[${off(2)} + c] = acc[0] / f32(max(M, 1u)); }
 }`;
   }
   return `${metaDecl(NM.words)}${PRELUDE}
-${bufferDecl(1, 'dy', 'f32')}
-${bufferDecl(2, 'x', 'f32')}
-${bufferDecl(3, 'mean', 'f32')}
-${bufferDecl(4, 'invstd', 'f32')}
-${bufferDecl(5, 'sumdy', 'f32', true)}
-${bufferDecl(6, 'sumdyx', 'f32', true)}
+${decls(io, ['dy', 'x', 'mean', 'invstd', 'sumdy', 'sumdyx'], ['sumdy', 'sumdyx'])}
 var<workgroup> a0: array<f32, ${RG}>;
 var<workgroup> a1: array<f32, ${RG}>;
 @compute @workgroup_size(${RG})
@@ -82,7 +88,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let is = invstd[${off(3)} + c];
   var sg = 0.0;
   var sgx = 0.0;
-  ${channelLoop(`let g = dy[${off(0)} + e]; sg = sg + g; sgx = sgx + g * (x[${off(1)} + e] - m) * is;`)}
+  ${channelLoop(`let g = ${io.ld('dy', `${off(0)} + e`)}; sg = sg + g; sgx = sgx + g * (${io.ld('x', `${off(1)} + e`)} - m) * is;`)}
   a0[lid] = sg;
   a1[lid] = sgx;
   ${reduceTree(['a0', 'a1'])}
@@ -90,39 +96,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-function elementKernel(kind: 'affine' | 'backwardInput'): string {
+function elementKernel(kind: 'affine' | 'backwardInput', io: HalfIO): string {
   const coords = `if (gi >= mu(${NM.total}u)) { return; }
   let C = mu(${NM.C}u); let S = mu(${NM.S}u);
   let c = (gi / S) % C;`;
   if (kind === 'affine') {
     return `${metaDecl(NM.words)}${PRELUDE}
-${bufferDecl(1, 'x', 'f32')}
-${bufferDecl(2, 'scale', 'f32')}
-${bufferDecl(3, 'shift', 'f32')}
-${bufferDecl(4, 'y', 'f32', true)}
+${decls(io, ['x', 'scale', 'shift', 'y'], ['y'])}
 ${entry1d()}
   ${coords}
-  y[${off(3)} + gi] = x[${off(0)} + gi] * scale[${off(1)} + c] + shift[${off(2)} + c];
+  ${io.st('y', `${off(3)} + gi`, `${io.ld('x', `${off(0)} + gi`)} * scale[${off(1)} + c] + shift[${off(2)} + c]`)}
 }`;
   }
   return `${metaDecl(NM.words)}${PRELUDE}
-${bufferDecl(1, 'dy', 'f32')}
-${bufferDecl(2, 'x', 'f32')}
-${bufferDecl(3, 'mean', 'f32')}
-${bufferDecl(4, 'invstd', 'f32')}
-${bufferDecl(5, 'scale', 'f32')}
-${bufferDecl(6, 'sumdy', 'f32')}
-${bufferDecl(7, 'sumdyx', 'f32')}
-${bufferDecl(8, 'dx', 'f32', true)}
+${decls(io, ['dy', 'x', 'mean', 'invstd', 'scale', 'sumdy', 'sumdyx', 'dx'], ['dx'])}
 ${entry1d()}
   ${coords}
   let M = f32(mu(${NM.N}u) * S);
-  let xhat = (x[${off(1)} + gi] - mean[${off(2)} + c]) * invstd[${off(3)} + c];
-  dx[${off(7)} + gi] = scale[${off(4)} + c] * (dy[${off(0)} + gi] - sumdy[${off(5)} + c] / M - xhat * sumdyx[${off(6)} + c] / M);
+  let xhat = (${io.ld('x', `${off(1)} + gi`)} - mean[${off(2)} + c]) * invstd[${off(3)} + c];
+  ${io.st('dx', `${off(7)} + gi`, `scale[${off(4)} + c] * (${io.ld('dy', `${off(0)} + gi`)} - sumdy[${off(5)} + c] / M - xhat * sumdyx[${off(6)} + c] / M)`)}
 }`;
 }
 
-/** The WGSL of one batch-norm kernel. */
-export function normWgsl(kind: NormKind): string {
-  return kind === 'stats' || kind === 'backwardReduce' ? reductionKernel(kind) : elementKernel(kind);
+/** The WGSL of one batch-norm kernel; `half` names its float16 operands (x, dy, y, dx). */
+export function normWgsl(kind: NormKind, half: string[] = []): string {
+  const io = new HalfIO(half);
+  return kind === 'stats' || kind === 'backwardReduce' ? reductionKernel(kind, io) : elementKernel(kind, io);
 }

@@ -10,8 +10,13 @@
  * PyTorch: max pooling lets NaN win; avg pooling divides by the window
  * clipped to the padded image (countIncludePad) or to the image, unless
  * divisorOverride is set; adaptive windows are [floor(i*H/OH), ceil((i+1)*H/OH)).
+ * float16 (`half`: 'x' and/or 'y', the input-sized and output-sized views):
+ * packed words (wgsl/half.ts HalfIO) read as their exact f32 values, sums in
+ * f32 (PyTorch's half pooling accumulates in float32), a float16 result
+ * rounded once; max pooling's result is an input value, so it is exact.
  */
 import { bufferDecl, entry1d, metaDecl, PRELUDE } from './common.js';
+import { HalfIO } from './half.js';
 
 export type PoolKind = 'max' | 'maxBackward' | 'avg' | 'avgBackward' | 'adaptive' | 'adaptiveBackward';
 
@@ -21,8 +26,9 @@ export const PM = {
   includePad: 14, divisor: 15, total: 16, x: 17, y: 22, idx: 27, words: 32,
 };
 
-export function poolKey(kind: PoolKind): string {
-  return `pool:${kind}`;
+/** Cache key of one pooling kernel; `half` names its float16 views ('x': input-sized, 'y': output-sized). */
+export function poolKey(kind: PoolKind, half: string[] = []): string {
+  return `pool:${kind}${new HalfIO(half).key()}`;
 }
 
 const m = (k: keyof typeof PM) => `mu(${PM[k]}u)`;
@@ -51,7 +57,9 @@ fn adaptiveStart(i: i32, inSize: i32, outSize: i32) -> i32 { return (i * inSize)
 fn adaptiveEnd(i: i32, inSize: i32, outSize: i32) -> i32 { return ((i + 1) * inSize + outSize - 1) / outSize; }
 `;
 
-function body(kind: PoolKind): string {
+function body(kind: PoolKind, io: HalfIO): string {
+  const ldX = (i: string) => io.ld('x', i);
+  const ldY = (i: string) => io.ld('y', i);
   switch (kind) {
     case 'max':
       return `${coords('oh', 'ow', m('OH'), m('OW'))}
@@ -64,11 +72,11 @@ function body(kind: PoolKind): string {
     for (var kw = 0; kw < ${mI('KW')}; kw++) {
       let iw = w0 + kw * ${mI('DW')};
       if (iw < 0 || iw >= W) { continue; }
-      let v = x[${at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)')}];
+      let v = ${ldX(at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)'))};
       if (bestIdx < 0 || v > best || isnan_(v)) { best = v; bestIdx = ih * W + iw; }
     }
   }
-  y[${at4(PM.y, 'n', 'c', 'oh', 'ow')}] = best;
+  ${io.st('y', at4(PM.y, 'n', 'c', 'oh', 'ow'), 'best')}
   idx[${at4(PM.idx, 'n', 'c', 'oh', 'ow')}] = max(bestIdx, 0);`;
     case 'maxBackward':
       return `${coords('ih', 'iw', m('H'), m('W'))}
@@ -82,18 +90,18 @@ function body(kind: PoolKind): string {
       let tw = i32(iw) + ${mI('PW')} - kw * ${mI('DW')};
       if (tw < 0 || tw % ${mI('SW')} != 0 || tw / ${mI('SW')} >= ${mI('OW')}) { continue; }
       let ow = u32(tw / ${mI('SW')});
-      if (idx[${at4(PM.idx, 'n', 'c', 'oh', 'ow')}] == me) { acc += y[${at4(PM.y, 'n', 'c', 'oh', 'ow')}]; }
+      if (idx[${at4(PM.idx, 'n', 'c', 'oh', 'ow')}] == me) { acc += ${ldY(at4(PM.y, 'n', 'c', 'oh', 'ow'))}; }
     }
   }
-  x[${at4(PM.x, 'n', 'c', 'ih', 'iw')}] = acc;`;
+  ${io.st('x', at4(PM.x, 'n', 'c', 'ih', 'iw'), 'acc')}`;
     case 'avg':
       return `${coords('oh', 'ow', m('OH'), m('OW'))}
   let win = avgWindow(i32(oh), i32(ow));
   var acc = 0.0;
   for (var ih = win.h0; ih < win.h1; ih++) {
-    for (var iw = win.w0; iw < win.w1; iw++) { acc += x[${at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)')}]; }
+    for (var iw = win.w0; iw < win.w1; iw++) { acc += ${ldX(at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)'))}; }
   }
-  y[${at4(PM.y, 'n', 'c', 'oh', 'ow')}] = select(acc / win.div, 0.0, win.h0 >= win.h1 || win.w0 >= win.w1);`;
+  ${io.st('y', at4(PM.y, 'n', 'c', 'oh', 'ow'), 'select(acc / win.div, 0.0, win.h0 >= win.h1 || win.w0 >= win.w1)')}`;
     case 'avgBackward':
       return `${coords('ih', 'iw', m('H'), m('W'))}
   let sh = ${mI('SH')}; let sw = ${mI('SW')};
@@ -104,11 +112,11 @@ function body(kind: PoolKind): string {
     for (var ow = owLo; ow <= owHi; ow++) {
       let win = avgWindow(oh, ow);
       if (i32(ih) >= win.h0 && i32(ih) < win.h1 && i32(iw) >= win.w0 && i32(iw) < win.w1) {
-        acc += y[${at4(PM.y, 'n', 'c', 'u32(oh)', 'u32(ow)')}] / win.div;
+        acc += ${ldY(at4(PM.y, 'n', 'c', 'u32(oh)', 'u32(ow)'))} / win.div;
       }
     }
   }
-  x[${at4(PM.x, 'n', 'c', 'ih', 'iw')}] = acc;`;
+  ${io.st('x', at4(PM.x, 'n', 'c', 'ih', 'iw'), 'acc')}`;
     case 'adaptive':
       return `${coords('oh', 'ow', m('OH'), m('OW'))}
   let H = ${mI('H')}; let W = ${mI('W')}; let OH = ${mI('OH')}; let OW = ${mI('OW')};
@@ -116,9 +124,9 @@ function body(kind: PoolKind): string {
   let w0 = adaptiveStart(i32(ow), W, OW); let w1 = adaptiveEnd(i32(ow), W, OW);
   var acc = 0.0;
   for (var ih = h0; ih < h1; ih++) {
-    for (var iw = w0; iw < w1; iw++) { acc += x[${at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)')}]; }
+    for (var iw = w0; iw < w1; iw++) { acc += ${ldX(at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)'))}; }
   }
-  y[${at4(PM.y, 'n', 'c', 'oh', 'ow')}] = acc / f32((h1 - h0) * (w1 - w0));`;
+  ${io.st('y', at4(PM.y, 'n', 'c', 'oh', 'ow'), 'acc / f32((h1 - h0) * (w1 - w0))')}`;
     case 'adaptiveBackward':
       return `${coords('ih', 'iw', m('H'), m('W'))}
   let H = ${mI('H')}; let W = ${mI('W')}; let OH = ${mI('OH')}; let OW = ${mI('OW')};
@@ -129,18 +137,20 @@ function body(kind: PoolKind): string {
     for (var ow = max(0, (i32(iw) * OW) / W - 1); ow < min(OW, ((i32(iw) + 1) * OW) / W + 2); ow++) {
       let w0 = adaptiveStart(ow, W, OW); let w1 = adaptiveEnd(ow, W, OW);
       if (i32(iw) < w0 || i32(iw) >= w1) { continue; }
-      acc += y[${at4(PM.y, 'n', 'c', 'u32(oh)', 'u32(ow)')}] / f32((h1 - h0) * (w1 - w0));
+      acc += ${ldY(at4(PM.y, 'n', 'c', 'u32(oh)', 'u32(ow)'))} / f32((h1 - h0) * (w1 - w0));
     }
   }
-  x[${at4(PM.x, 'n', 'c', 'ih', 'iw')}] = acc;`;
+  ${io.st('x', at4(PM.x, 'n', 'c', 'ih', 'iw'), 'acc')}`;
   }
 }
 
-export function poolWgsl(kind: PoolKind): string {
+/** The WGSL of one pooling kernel; `half` names its float16 views ('x': input-sized, 'y': output-sized). */
+export function poolWgsl(kind: PoolKind, half: string[] = []): string {
   const backward = kind.endsWith('Backward');
+  const io = new HalfIO(half);
   const decls = [
-    bufferDecl(1, backward ? 'x' : 'y', 'f32', true),
-    bufferDecl(2, backward ? 'y' : 'x', 'f32'),
+    io.decl(1, backward ? 'x' : 'y', { write: true }),
+    io.decl(2, backward ? 'y' : 'x'),
   ];
   if (kind === 'max') decls.push(bufferDecl(3, 'idx', 'i32', true));
   if (kind === 'maxBackward') decls.push(bufferDecl(3, 'idx', 'i32'));
@@ -148,9 +158,10 @@ export function poolWgsl(kind: PoolKind): string {
 ${PRELUDE}
 ${AVG_WINDOW}
 ${decls.join('\n')}
+${io.helpers()}
 ${entry1d()}
   if (gi >= ${m('total')}) { return; }
-  ${body(kind)}
+  ${body(kind, io)}
 }
 `;
 }
