@@ -131,6 +131,98 @@ export interface Pool2dParams {
 }
 
 /**
+ * One fused SGD update of a parameter, in place (torch.optim.SGD's rule).
+ * Every view is contiguous, of the parameter's shape and dtype. Per
+ * element, rounded to float32 as ATen's CPU ops round it: each product
+ * once, each add with a scale (add(x, alpha=s)) as one fused multiply-add:
+ *
+ *     g = maximize ? -grad : grad
+ *     d = weightDecay != 0 ? fma(weightDecay, p, g) : g
+ *     buf = initBuffer ? d : fma(dampenedScale, d, momentum * buf)   (momentumBuffer given)
+ *     d = nesterov ? fma(momentum, buf, d) : buf                      (momentumBuffer given)
+ *     p = fma(negLr, d, p)
+ */
+export interface SgdStep<S extends BackendStorage = BackendStorage> {
+  /** Which rule. */
+  rule: 'sgd';
+  /** Read and written. */
+  param: View<S>;
+  /** Read. */
+  grad: View<S>;
+  /** Read (unless initBuffer) and written; absent when momentum is 0. */
+  momentumBuffer?: View<S>;
+  /** The buffer's first step: it is set to d, not read (torch clones d into it). */
+  initBuffer: boolean;
+  /** float32 L2 penalty; 0 skips the term (so an inf parameter does not make 0 * inf). */
+  weightDecay: number;
+  /** float32 momentum factor. */
+  momentum: number;
+  /** float32 1 - dampening. */
+  dampenedScale: number;
+  /** float32 -lr. */
+  negLr: number;
+  /** Nesterov momentum. */
+  nesterov: boolean;
+  /** Ascend the objective. */
+  maximize: boolean;
+}
+
+/**
+ * One fused Adam/AdamW update of a parameter, in place (PyTorch 1.13's
+ * single-tensor torch.optim.Adam rule). Every view is contiguous, of the
+ * parameter's shape and dtype. Per element, rounded to float32 as ATen's
+ * CPU ops round it: each product, quotient and sqrt once; an add with a
+ * scale (add(x, alpha=s), addcmul: fma(s * a, b, v)) as one fused
+ * multiply-add; addcdiv as p + (s * a) / b:
+ *
+ *     g = maximize ? -grad : grad
+ *     p = p * paramScale                                   (AdamW's decoupled decay; 1 for Adam)
+ *     g = weightDecay != 0 ? fma(weightDecay, p, g) : g    (Adam's L2 decay; 0 for AdamW)
+ *     m = fma(oneMinusBeta1, g, beta1 * m)
+ *     v = fma(oneMinusBeta2 * g, g, beta2 * v)
+ *     vmax = max(vmax, v)                                  (maxExpAvgSq given: AMSGrad)
+ *     denom = sqrt(amsgrad ? vmax : v) / biasCorrection2Sqrt + eps
+ *     p = p + (negStepSize * m) / denom
+ */
+export interface AdamStep<S extends BackendStorage = BackendStorage> {
+  /** Which rule. */
+  rule: 'adam';
+  /** Read and written. */
+  param: View<S>;
+  /** Read. */
+  grad: View<S>;
+  /** The running average of the gradient, read and written. */
+  expAvg: View<S>;
+  /** The running average of its square, read and written. */
+  expAvgSq: View<S>;
+  /** AMSGrad's running maximum of expAvgSq, read and written; absent without AMSGrad. */
+  maxExpAvgSq?: View<S>;
+  /** float32 multiplier of p before the step (1 - lr * weightDecay for AdamW, 1 for Adam). */
+  paramScale: number;
+  /** float32 L2 penalty added to the gradient; 0 skips the term. */
+  weightDecay: number;
+  /** float32 β1. */
+  beta1: number;
+  /** float32 1 - β1. */
+  oneMinusBeta1: number;
+  /** float32 β2. */
+  beta2: number;
+  /** float32 1 - β2. */
+  oneMinusBeta2: number;
+  /** float32 sqrt(1 - β2^t). */
+  biasCorrection2Sqrt: number;
+  /** float32 ε. */
+  eps: number;
+  /** float32 -lr / (1 - β1^t). */
+  negStepSize: number;
+  /** Ascend the objective. */
+  maximize: boolean;
+}
+
+/** A fused optimizer update: one rule, applied to one parameter in one pass. */
+export type OptimizerStep<S extends BackendStorage = BackendStorage> = SgdStep<S> | AdamStep<S>;
+
+/**
  * The narrow interface every device implements. Primitives write into `out`
  * (preallocated by core, usually contiguous, possibly strided for in-place
  * and slice writes) and never read back: results stay on the device until
@@ -238,6 +330,10 @@ export interface Backend<S extends BackendStorage = BackendStorage> {
    * xhat = (x - mean[c]) * invStd[c], M = N * S, scale = weight * invStd.
    */
   batchNormBackwardInput(dy: View<S>, x: View<S>, mean: View<S>, invStd: View<S>, scale: View<S>, sumDy: View<S>, sumDyXhat: View<S>, dx: View<S>): void;
+
+  // ---- optimizers ----
+  /** Applies one fused optimizer update in place: parameter and state read once, written once. */
+  optimizerStep(step: OptimizerStep<S>): void;
 
   /** Frees everything the backend holds; the backend is unusable after. */
   destroy?(): void;

@@ -10,8 +10,17 @@
 import type { Backend, BackendStorage, View } from './backend.js';
 import { contiguousStrides, numel } from './shape.js';
 
-/** For each primitive: the argument positions it writes, and whether it reads them first (accumulating primitives). */
-const WRITES: Record<string, { outs: number[]; readOuts?: boolean }> = {
+/**
+ * For each primitive: the argument positions it writes, whether it reads
+ * them first (accumulating primitives), and for an object argument at an
+ * out position the fields it writes (the others are inputs).
+ */
+interface WriteSpec {
+  outs: number[];
+  readOuts?: boolean;
+  fields?: string[];
+}
+const WRITES: Record<string, WriteSpec> = {
   fill: { outs: [0] },
   unary: { outs: [2] },
   binary: { outs: [3] },
@@ -35,6 +44,7 @@ const WRITES: Record<string, { outs: number[]; readOuts?: boolean }> = {
   channelAffine: { outs: [3] },
   batchNormBackwardReduce: { outs: [4, 5] },
   batchNormBackwardInput: { outs: [7] },
+  optimizerStep: { outs: [0], readOuts: true, fields: ['param', 'momentumBuffer', 'expAvg', 'expAvgSq', 'maxExpAvgSq'] },
 };
 
 /** A backend that runs some primitives on float16 operands itself (the rest get float32 stand-ins). */
@@ -69,7 +79,7 @@ export function installFloat16Fallback(backend: Backend): void {
   }
 }
 
-function runWidened(backend: Backend, call: (args: unknown[]) => unknown, args: unknown[], spec: { outs: number[]; readOuts?: boolean }): unknown {
+function runWidened(backend: Backend, call: (args: unknown[]) => unknown, args: unknown[], spec: WriteSpec): unknown {
   const temps: BackendStorage[] = [];
   const writeBack: [View, View][] = [];
   const widen = (v: View, read: boolean): View => {
@@ -87,9 +97,9 @@ function runWidened(backend: Backend, call: (args: unknown[]) => unknown, args: 
       if (isOut) writeBack.push([w, x]);
       return w;
     }
-    // An epilogue object (bias, residual): its views are inputs.
+    // An epilogue object (bias, residual): its views are inputs; an optimizer step's also holds the views it updates.
     if (typeof x === 'object' && x !== null && !Array.isArray(x) && hasHalf(x)) {
-      return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, map(v, false)]));
+      return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, map(v, isOut && (spec.fields ?? []).includes(k))]));
     }
     return x;
   };

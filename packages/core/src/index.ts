@@ -19,6 +19,9 @@ export {
   type MatmulEpilogue,
   type Conv2dParams,
   type Pool2dParams,
+  type OptimizerStep,
+  type SgdStep,
+  type AdamStep,
   MAX_RANK,
   registerBackend,
   getBackend,
@@ -70,6 +73,7 @@ export { maxPool2d, maxPool2dWithIndices, avgPool2d, adaptiveAvgPool2d, type Poo
 export { batchNorm, type BatchNormOptions } from './ops/norm.js';
 export { nllLoss, crossEntropy, mseLoss, type Reduction, type NllOptions, type CrossEntropyOptions } from './ops/loss.js';
 export { linear, dropout } from './ops/linear.js';
+export { sgdStep_, adamStep_, type SgdStepOptions, type AdamStepOptions, type AdamState } from './ops/optim.js';
 export { FormatError } from './io/errors.js';
 export {
   allocRaw,

@@ -6,7 +6,7 @@
 import {
   BackendError,
   type Backend, type BinaryOp, type Conv2dParams, type DType, type MatmulEpilogue, type Pool2dParams,
-  type ReduceOp, type TypedArray, type UnaryOp, type UnaryParams, type View,
+  type OptimizerStep, type ReduceOp, type TypedArray, type UnaryOp, type UnaryParams, type View,
 } from '@kiln/core';
 import type { AdapterInfo } from './device.js';
 import { GPUStorage } from './pool.js';
@@ -21,6 +21,7 @@ import * as conv from './ops/conv.js';
 import { forgetFilters } from './ops/winograd.js';
 import * as pool from './ops/pool.js';
 import * as norm from './ops/norm.js';
+import { optimizerStep } from './ops/optim.js';
 import { anyPacked, isPacked, packHost, packedRange, storageBytes, withWords } from './ops/packed.js';
 import { gemmInt8 } from './ops/matmul-int8.js';
 import { conv2dInt8 } from './ops/conv-int8.js';
@@ -335,6 +336,9 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   batchNormBackwardInput(dy: GView, x: GView, mean: GView, invStd: GView, scale: GView, sumDy: GView, sumDyXhat: GView, dx: GView): void {
     norm.batchNormBackwardInput(this.ctx, dy, x, mean, invStd, scale, sumDy, sumDyXhat, dx);
   }
+
+  // ---- optimizers ----
+  optimizerStep(step: OptimizerStep<GPUStorage>): void { optimizerStep(this.ctx, step); }
 
   destroy(): void {
     if (this.destroyed) return;

@@ -1,4 +1,4 @@
-import type { Backend, BinaryOp, Conv2dParams, MatmulEpilogue, Pool2dParams, ReduceOp, UnaryOp, UnaryParams, View } from '../backend.js';
+import type { Backend, BinaryOp, Conv2dParams, MatmulEpilogue, OptimizerStep, Pool2dParams, ReduceOp, UnaryOp, UnaryParams, View } from '../backend.js';
 import { registerBackend } from '../backend.js';
 import { itemSize, type DType, type TypedArray } from '../dtype.js';
 import { CpuStorage } from './storage.js';
@@ -18,6 +18,7 @@ import {
   cpuMaxPool2dBackward,
 } from './pool.js';
 import { cpuBatchNormBackwardInput, cpuBatchNormBackwardReduce, cpuBatchNormStats, cpuChannelAffine } from './norm.js';
+import { cpuOptimizerStep } from './optim.js';
 
 /** What {@link CpuBackend.memory} returns. */
 export interface CpuMemoryStats {
@@ -96,6 +97,7 @@ export class CpuBackend implements Backend<CpuStorage> {
   batchNormBackwardInput(dy: View, x: View, mean: View, invStd: View, scale: View, sumDy: View, sumDyXhat: View, dx: View): void {
     cpuBatchNormBackwardInput(dy, x, mean, invStd, scale, sumDy, sumDyXhat, dx);
   }
+  optimizerStep(step: OptimizerStep): void { cpuOptimizerStep(step); }
 }
 
 /** The process-wide CPU backend, registered as 'cpu' when core loads. */

@@ -1,5 +1,5 @@
-import { KilnError, zerosLike, type Tensor } from '@kiln/core';
-import { Optimizer, f32, type ParamGroup, type ParamGroupInput } from './optimizer.js';
+import { KilnError, adamStep_, zerosLike, type Tensor } from '@kiln/core';
+import { Optimizer, type ParamGroup, type ParamGroupInput } from './optimizer.js';
 
 /** Options of {@link Adam} and {@link AdamW} (each may be overridden per parameter group). */
 export interface AdamOptions {
@@ -29,6 +29,8 @@ function validate(name: string, o: Required<AdamOptions>): void {
  * Adam (torch.optim.Adam), PyTorch 1.13's single-tensor rule: L2 weight
  * decay added to the gradient, step_size = lr / (1 - β1^t),
  * denom = sqrt(v) / sqrt(1 - β2^t) + eps (with the running max of v under amsgrad).
+ * Each parameter's update is one fused pass (core's adamStep_), rounded as
+ * ATen's op chain.
  */
 export class Adam extends Optimizer {
   /** AdamW decays the weights directly instead of through the gradient. */
@@ -49,13 +51,13 @@ export class Adam extends Optimizer {
   }
 
   protected override updateGroup(group: ParamGroup): void {
-    const lr = group.lr;
     const [beta1, beta2] = group.betas ?? [0.9, 0.999];
-    const eps = group.eps ?? 1e-8;
-    const weightDecay = group.weightDecay ?? 0;
+    const opts = {
+      lr: group.lr, beta1, beta2, eps: group.eps ?? 1e-8, weightDecay: group.weightDecay ?? 0,
+      decoupledWeightDecay: this.decoupledWeightDecay, maximize: group.maximize ?? false,
+    };
     for (const p of group.params) {
-      const g = p.grad;
-      if (!g) continue;
+      if (!p.grad) continue;
       const state = this.stateOf(p);
       if (state.step === undefined) {
         state.step = 0;
@@ -63,28 +65,14 @@ export class Adam extends Optimizer {
         state.exp_avg_sq = this.keepState(zerosLike(p));
         if (group.amsgrad) state.max_exp_avg_sq = this.keepState(zerosLike(p));
       }
-      const expAvg = state.exp_avg as Tensor;
-      const expAvgSq = state.exp_avg_sq as Tensor;
-      let grad = group.maximize ? g.neg() : g;
       const step = (state.step as number) + 1;
       state.step = step;
-      if (this.decoupledWeightDecay) p.mul_(f32(1 - lr * weightDecay));
-      else if (weightDecay !== 0) grad = grad.add(p.mul(f32(weightDecay)));
-      // Operation order as ATen's kernels (addcmul: v + (s * a) * b; addcdiv: p + (s * a) / b), so float32 rounding matches.
-      expAvg.mul_(f32(beta1)).add_(grad.mul(f32(1 - beta1)));
-      expAvgSq.mul_(f32(beta2)).add_(grad.mul(f32(1 - beta2)).mul(grad));
-      const biasCorrection1 = 1 - beta1 ** step;
-      const biasCorrection2 = 1 - beta2 ** step;
-      const stepSize = lr / biasCorrection1;
-      const biasCorrection2Sqrt = Math.sqrt(biasCorrection2);
-      let v = expAvgSq;
-      if (group.amsgrad) {
-        const maxSq = state.max_exp_avg_sq as Tensor;
-        maxSq.maximum_(expAvgSq);
-        v = maxSq;
-      }
-      const denom = v.sqrt().div(f32(biasCorrection2Sqrt)).add_(f32(eps));
-      p.add_(expAvg.mul(f32(-stepSize)).div(denom));
+      const moments = {
+        expAvg: state.exp_avg as Tensor,
+        expAvgSq: state.exp_avg_sq as Tensor,
+        maxExpAvgSq: group.amsgrad ? (state.max_exp_avg_sq as Tensor) : null,
+      };
+      adamStep_(p, p.grad, moments, { ...opts, step });
     }
   }
 }

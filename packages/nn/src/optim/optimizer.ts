@@ -199,5 +199,3 @@ export abstract class Optimizer {
   }
 }
 
-/** A scalar as PyTorch hands it to a float32 kernel. */
-export const f32 = Math.fround;

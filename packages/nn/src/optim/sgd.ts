@@ -1,5 +1,5 @@
-import { KilnError, type Tensor } from '@kiln/core';
-import { Optimizer, f32, type ParamGroup, type ParamGroupInput } from './optimizer.js';
+import { KilnError, sgdStep_, type Tensor } from '@kiln/core';
+import { Optimizer, type ParamGroup, type ParamGroupInput } from './optimizer.js';
 
 /** Options of {@link SGD} (each may be overridden per parameter group). */
 export interface SGDOptions {
@@ -25,6 +25,9 @@ export interface SGDOptions {
  *     buf = d.clone() on the first step, else momentum * buf + (1 - dampening) * d
  *     d = nesterov ? d + momentum * buf : buf
  *     p -= lr * d
+ *
+ * Each parameter's update is one fused pass (core's sgdStep_: one kernel
+ * reading p, grad and the buffer once), rounded as torch's op chain.
  */
 export class SGD extends Optimizer {
   /** Parameters (or groups with their own options) and the defaults, as torch.optim.SGD. */
@@ -38,27 +41,16 @@ export class SGD extends Optimizer {
   }
 
   protected override updateGroup(group: ParamGroup): void {
-    const lr = group.lr;
-    const momentum = group.momentum ?? 0;
-    const dampening = group.dampening ?? 0;
-    const weightDecay = group.weightDecay ?? 0;
+    const opts = {
+      lr: group.lr, momentum: group.momentum ?? 0, dampening: group.dampening ?? 0, weightDecay: group.weightDecay ?? 0,
+      nesterov: group.nesterov ?? false, maximize: group.maximize ?? false,
+    };
     for (const p of group.params) {
-      const grad = p.grad;
-      if (!grad) continue;
-      let d = group.maximize ? grad.neg() : grad;
-      if (weightDecay !== 0) d = d.add(p.mul(f32(weightDecay)));
-      if (momentum !== 0) {
-        const state = this.stateOf(p);
-        let buf = state.momentum_buffer as Tensor | undefined;
-        if (!buf) {
-          buf = this.keepState(d.clone());
-          state.momentum_buffer = buf;
-        } else {
-          buf.mul_(f32(momentum)).add_(dampening === 0 ? d : d.mul(f32(1 - dampening)));
-        }
-        d = group.nesterov ? d.add(buf.mul(f32(momentum))) : buf;
-      }
-      p.add_(d.mul(f32(-lr)));
+      if (!p.grad) continue;
+      const state = this.stateOf(p);
+      const given = (state.momentum_buffer as Tensor | undefined) ?? null;
+      const buf = sgdStep_(p, p.grad, given, opts);
+      if (buf && buf !== given) state.momentum_buffer = this.keepState(buf);
     }
   }
 }
