@@ -3,15 +3,24 @@
  * under the three out-of-memory remedies: float32 baseline, activation
  * checkpointing per layer (each of layer1..layer4: resnet18's 'stage'
  * mode), autocast float16 (with GradScaler), and both.
- * For each it reports the pool's high-water mark over the step
- * (memory().peakBytesInUse: weights, gradients, activations and kernel
- * scratch), the activation bytes held between forward and backward, and the
- * step time. Then, for a byte budget (--memory-budget, default 2GiB), the
- * largest batch that fits with each technique: once activations dominate,
- * peak bytes grow linearly with the batch (weights, gradients and cached
- * kernel data are fixed, activations per sample), so the peaks at the batch
- * and at half of it give the line, and the budget gives the batch. (At
- * batches of 1-2 the fixed part dominates and the peak hardly moves, so
+ * Per configuration one model takes one warm-up step (it allocates the
+ * gradients and momentum, compiles the pipelines) and one measured step at
+ * the batch, which gives:
+ * - peak bytes: the pool's high-water mark over the step
+ *   (memory().peakBytesInUse: weights, gradients, momentum, the batch,
+ *   activations and kernel scratch);
+ * - activation bytes: the pool's live bytes right after the forward minus
+ *   right before it, i.e. what autograd saved for backward (plus the
+ *   logits; under autocast also the float16 weight casts the convs save),
+ *   the quantity PyTorch's 65.8 MB -> 12.4 MB per image (batch 1, per-layer
+ *   checkpointing) measures;
+ * - the step time.
+ * Then one step at half the batch on the same model: the two peaks give the
+ * line peak = fixed + perSample * batch (memory-budget.ts), the budget
+ * (--memory-budget, default 2GiB) gives the predicted largest batch, and
+ * one step at that batch verifies it (its peak against the budget). The
+ * per-sample activation bytes are the slope of the two activation counts.
+ * (At batches of 1-2 the fixed part dominates and the peak hardly moves, so
  * small batches would not give the slope.)
  *
  * Before the steps, the float16 kernels against float32 on the two shapes
@@ -23,10 +32,11 @@
  * no float16 kernel).
  */
 import { autocast, conv2d, crossEntropy, fromArray, Generator, memory, randn, resetPeakMemoryStats, tidy, type Tensor } from '@kiln/core';
-import { GradScaler, optim } from '@kiln/nn';
+import { GradScaler, optim, type Module } from '@kiln/nn';
 import { resnet18, type CheckpointMode } from '@kiln/resnet';
 import { outOfTime, type Bench } from '../bench.js';
 import { log } from '../report.js';
+import { fitPeak, largestBatch, predictPeak } from './memory-budget.js';
 
 /** One configuration of the step. */
 export interface MemoryConfig {
@@ -45,66 +55,73 @@ export const MEMORY_CONFIGS: readonly MemoryConfig[] = [
 
 /** What one measured step used. */
 export interface StepMemory {
+  batch: number;
   /** High-water mark of the storage pool over the step (bytes). */
   peakBytes: number;
-  /** Bytes held right after the forward minus before it: the activations saved for backward (and the logits). */
+  /** Bytes held right after the forward minus right before it: the activations saved for backward (and the logits). */
   activationBytes: number;
-  /** Bytes held before the step: weights, optimizer state, the batch. */
+  /** Bytes held before the step: weights, gradients, optimizer state, the batch. */
   baseBytes: number;
   ms: number;
 }
 
 /**
- * Runs `steps` SGD steps of a fresh ResNet18 at `batch` x 3 x `size`^2 on
- * `device` under `cfg` and measures the last one (the first allocates the
- * gradients, which later steps reuse).
+ * One ResNet18 in training mode with its SGD (momentum 0.9) and GradScaler
+ * under a configuration; step(batch) runs and measures one training step on
+ * a seeded batch. The same model serves every batch, so the fixed bytes
+ * (weights, gradients, momentum, cached kernel data) are the same in each.
  */
-export async function measureStep(device: string, cfg: MemoryConfig, batch: number, size: number, steps = 2): Promise<StepMemory> {
-  const model = resnet18({ device, checkpoint: cfg.checkpoint }).train();
-  const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-  const scaler = new GradScaler({ enabled: cfg.autocast });
-  const x = randn([batch, 3, size, size], { device });
-  const y = fromArray(Int32Array.from({ length: batch }, (_, i) => (i * 37) % 1000), [batch], { dtype: 'int32', device });
-  let result: StepMemory | null = null;
-  try {
-    for (let s = 0; s < steps; s++) {
-      opt.zeroGrad({ setToNone: false });
+export class MemoryStepper {
+  private readonly model: Module;
+  private readonly opt: optim.SGD;
+  private readonly scaler: GradScaler;
+
+  /** A fresh model on `device` under `cfg`, fed `size` x `size` images. */
+  constructor(readonly device: string, readonly cfg: MemoryConfig, readonly size: number) {
+    this.model = resnet18({ device, checkpoint: cfg.checkpoint }).train();
+    this.opt = new optim.SGD(this.model.parameters(), { lr: 0.01, momentum: 0.9 });
+    this.scaler = new GradScaler({ enabled: cfg.autocast });
+  }
+
+  /** One SGD step at `batch`, measured (see the file comment). */
+  async step(batch: number): Promise<StepMemory> {
+    const { device, cfg, size } = this;
+    const x = randn([batch, 3, size, size], { device, generator: new Generator(batch) });
+    const y = fromArray(Int32Array.from({ length: batch }, (_, i) => (i * 37) % 1000), [batch], { dtype: 'int32', device });
+    try {
+      this.opt.zeroGrad({ setToNone: false });
       await memorySync(device);
       resetPeakMemoryStats(device);
       const baseBytes = memory(device).bytesInUse;
       const t0 = performance.now();
-      const loss = tidy(() => (cfg.autocast ? autocast(() => crossEntropy(model.call(x), y)) : crossEntropy(model.call(x), y)));
+      const forward = () => crossEntropy(this.model.call(x), y);
+      const loss = tidy(() => (cfg.autocast ? autocast(forward) : forward()));
       const activationBytes = memory(device).bytesInUse - baseBytes;
-      tidy(() => scaler.scale(loss).backward());
-      await scaler.step(opt);
-      scaler.update();
+      tidy(() => this.scaler.scale(loss).backward());
+      await this.scaler.step(this.opt);
+      this.scaler.update();
       await loss.item();
       await memorySync(device);
       const ms = performance.now() - t0;
       loss.dispose();
-      result = { peakBytes: memory(device).peakBytesInUse, activationBytes, baseBytes, ms };
+      return { batch, peakBytes: memory(device).peakBytesInUse, activationBytes, baseBytes, ms };
+    } finally {
+      x.dispose();
+      y.dispose();
     }
-  } finally {
-    x.dispose();
-    y.dispose();
-    opt.dispose();
-    model.dispose();
   }
-  return result!;
+
+  /** Frees the model and the optimizer state. */
+  dispose(): void {
+    this.opt.dispose();
+    this.model.dispose();
+  }
 }
 
 async function memorySync(device: string): Promise<void> {
   const t = randn([1], { device });
   await t.toArray();
   t.dispose();
-}
-
-/** The largest batch whose peak fits `budget`, from the peaks at two batches (linear in the batch); 0 if none. */
-export function largestBatch(budget: number, a: { batch: number; peak: number }, b: { batch: number; peak: number }): number {
-  const perSample = (b.peak - a.peak) / (b.batch - a.batch);
-  const fixed = a.peak - perSample * a.batch;
-  if (!(perSample > 0)) return 0;
-  return Math.max(0, Math.floor((budget - fixed) / perSample));
 }
 
 const MiB = (n: number) => Number((n / 2 ** 20).toFixed(1));
@@ -181,44 +198,89 @@ export async function halfKernelSuite(bench: Bench): Promise<void> {
   }
 }
 
+/** PyTorch's saved activations per image at batch 1 on the same model (the issue's numbers, bytes): float32 and per-layer checkpointing. */
+export const PYTORCH_ACTIVATIONS_PER_IMAGE: Readonly<Record<string, number>> = {
+  'float32': 65.8e6,
+  'checkpoint per layer': 12.4e6,
+};
+
+/** Largest batch the suite verifies with a step (a bigger prediction is reported unverified: one step would take too long). */
+const MAX_VERIFIED_BATCH = { quick: 16, full: 512 };
+
+/** What the verification step at the predicted batch gave. */
+type Verified = { batch: number; peakBytes: number; fits: boolean; ms: number } | { batch: number; skipped: string } | { batch: number; error: string };
+
 /** The `memory` suite of `npm run bench` (see the file comment). */
 export async function memorySuite(bench: Bench): Promise<void> {
   const batch = bench.opts.quick ? 2 : 16;
   const size = bench.opts.quick ? 64 : 224;
   const budget = bench.opts.memoryBudget;
-  if (!bench.kiln) {
+  const backend = bench.kiln;
+  if (!backend) {
     bench.reporter.emit({ suite: 'memory', case: `resnet18 step N=${batch}`, error: `kiln webgpu unavailable: ${bench.kilnError}` });
     return;
   }
+  // Pooled buffers of earlier batches would pile up across configurations (host memory on lavapipe): free them between runs.
+  const trim = () => backend.runtime.storagePool.trim();
   await halfKernelSuite(bench);
-  let baseline: StepMemory | null = null;
+  const halfBatch = Math.max(1, batch / 2);
+  let baseline: { full: StepMemory; perSample: number } | null = null;
   for (const cfg of MEMORY_CONFIGS) {
     const name = `resnet18 step N=${batch} ${size}x${size}: ${cfg.name}`;
     if (outOfTime(bench, 'memory', name)) continue;
+    trim();
+    const stepper = new MemoryStepper('webgpu', cfg, size);
     try {
-      const m = await measureStep('webgpu', cfg, batch, size);
-      baseline ??= m;
-      // Half the batch at the same resolution gives the per-sample slope for the budget question.
-      const halfBatch = Math.max(1, batch / 2);
-      const half = await measureStep('webgpu', cfg, halfBatch, size, 1);
-      const fits = largestBatch(budget, { batch: halfBatch, peak: half.peakBytes }, { batch, peak: m.peakBytes });
-      log(`memory: ${name}: peak ${MiB(m.peakBytes)} MiB, activations ${MiB(m.activationBytes)} MiB, ${m.ms.toFixed(0)} ms; largest batch in ${MiB(budget)} MiB: ${fits}`);
+      await stepper.step(batch); // warm-up
+      const full = await stepper.step(batch);
+      const half = await stepper.step(halfBatch);
+      const fit = fitPeak({ batch: halfBatch, peak: half.peakBytes }, { batch, peak: full.peakBytes });
+      const predicted = largestBatch(budget, fit);
+      const perSample = (full.activationBytes - half.activationBytes) / (batch - halfBatch);
+      baseline ??= { full, perSample };
+      let verified: Verified;
+      if (predicted === 0) verified = { batch: 0, skipped: 'no batch fits the budget' };
+      else if (predicted > MAX_VERIFIED_BATCH[bench.opts.quick ? 'quick' : 'full']) verified = { batch: predicted, skipped: `above ${MAX_VERIFIED_BATCH[bench.opts.quick ? 'quick' : 'full']}: not run` };
+      else {
+        trim();
+        try {
+          const v = await stepper.step(predicted);
+          verified = { batch: predicted, peakBytes: v.peakBytes, fits: v.peakBytes <= budget, ms: Number(v.ms.toPrecision(5)) };
+        } catch (e) {
+          verified = { batch: predicted, error: (e as Error).message.split('\n')[0]!.slice(0, 300) };
+        }
+      }
+      const torch = PYTORCH_ACTIVATIONS_PER_IMAGE[cfg.name];
+      const check = 'fits' in verified
+        ? `verified with one step at N=${verified.batch}: peak ${MiB(verified.peakBytes)} MiB, ${verified.fits ? 'within' : 'OVER'} the budget`
+        : 'skipped' in verified ? `not verified (${verified.skipped})` : `verification step failed: ${verified.error}`;
+      log(`memory: ${name}: peak ${MiB(full.peakBytes)} MiB, activations ${MiB(full.activationBytes)} MiB (${(perSample / 1e6).toFixed(1)} MB per sample${torch ? `, PyTorch ${(torch / 1e6).toFixed(1)} MB` : ''}), ${full.ms.toFixed(0)} ms; `
+        + `largest batch in ${MiB(budget)} MiB predicted ${predicted} from the peaks at N=${halfBatch} and N=${batch}, ${check}`);
       bench.reporter.emit({
         suite: 'memory',
         case: name,
-        ms: Number(m.ms.toPrecision(5)),
-        peakBytes: m.peakBytes,
-        peakMiB: MiB(m.peakBytes),
-        activationBytes: m.activationBytes,
-        activationMiB: MiB(m.activationBytes),
-        activationPerSampleMiB: MiB((m.activationBytes - half.activationBytes) / (batch - halfBatch || 1)),
-        activationSavedVsFloat32: Number((1 - m.activationBytes / baseline.activationBytes).toFixed(3)),
-        peakSavedVsFloat32: Number((1 - m.peakBytes / baseline.peakBytes).toFixed(3)),
+        ms: Number(full.ms.toPrecision(5)),
+        peakBytes: full.peakBytes,
+        peakMiB: MiB(full.peakBytes),
+        activationBytes: full.activationBytes,
+        activationMiB: MiB(full.activationBytes),
+        activationPerSampleMB: Number((perSample / 1e6).toFixed(2)),
+        ...(torch ? { pytorchActivationPerImageMB: torch / 1e6 } : {}),
+        activationSavedVsFloat32: Number((1 - full.activationBytes / baseline.full.activationBytes).toFixed(3)),
+        activationPerSampleSavedVsFloat32: Number((1 - perSample / baseline.perSample).toFixed(3)),
+        peakSavedVsFloat32: Number((1 - full.peakBytes / baseline.full.peakBytes).toFixed(3)),
+        halfBatch: { batch: halfBatch, peakBytes: half.peakBytes, activationBytes: half.activationBytes, ms: Number(half.ms.toPrecision(5)) },
+        peakFit: { fixedBytes: Math.round(fit.fixedBytes), perSampleBytes: Math.round(fit.perSampleBytes) },
         budgetBytes: budget,
-        largestBatchInBudget: fits,
+        largestBatchInBudget: predicted,
+        predictedPeakBytes: Math.round(predictPeak(fit, predicted)),
+        verified,
       });
     } catch (e) {
       bench.reporter.emit({ suite: 'memory', case: name, error: (e as Error).message.split('\n')[0]!.slice(0, 300) });
+    } finally {
+      stepper.dispose();
     }
   }
+  trim();
 }
