@@ -238,9 +238,19 @@ export function convBlock(t: KernelTuning, rows: number, groups: number): ConvBl
   return { tm: og % 4 === 0 ? 4 : og % 2 === 0 ? 2 : 1, tn: 4, wg: [16, 4], shareW: 0 };
 }
 
-/** Whether ungrouped conv forward runs as im2col + GEMM (the CPU-like rows with subgroups; see ops/conv.ts). */
-export function convIm2col(t: KernelTuning): boolean {
-  return t.im2col;
+/**
+ * Whether an ungrouped conv forward with output `out` runs as im2col + GEMM:
+ * on the CPU-like rows with subgroups (see ops/conv.ts), when one image's
+ * output pixels (the per-image GEMM's columns) fill a register block's
+ * columns (4S). Below that the subgroup direct kernel, whose columns run
+ * over every image's pixels, wins: on lavapipe (the 32x32 demo at batch 32,
+ * GPU timestamps, load 3-7, three runs) layer4.0.conv1 (1 pixel per image)
+ * im2col 207-350 ms vs direct 14-19, layer3.0.conv1 (4 pixels) 44-82 vs 10,
+ * layer2.0.conv1 (16 pixels) 14-33 vs 11.
+ */
+export function convIm2col(t: KernelTuning, out: readonly number[]): boolean {
+  const block = gemmBlock(t);
+  return t.im2col && out[2]! * out[3]! >= block.tn * block.wg[0];
 }
 
 /**
@@ -266,6 +276,16 @@ export const WINOGRAD_F4_MAX_K = 512;
  * 15.9/18.1, 16.1/14.2, 33.6/37.0: a subgroup-GEMM workgroup covers 32
  * columns, so fewer than 16 tiles idle most lanes. The GPU rows' 64 is the
  * tiled GEMM's tile width (no GPU measured yet).
+ *
+ * On small maps a tile is mostly padding: F(m) is used only where its
+ * transformed-domain products, (m+2)^2 per tile, are fewer than the 9 per
+ * output pixel that the other routes (im2col + GEMM, the direct kernels)
+ * compute ({@link winogradSaves}): no F(4x4) on 2x2 maps (36 for 36, plus
+ * a 36-point filter transform per weight update), no Winograd on 1x1 maps
+ * (16 for 9; ops/conv-tap.ts takes those). On the 32x32 demo's layer3 (2x2
+ * maps, batch 32, lavapipe, GPU timestamps, load 8, one run) F(2x2) took
+ * 10.3 ms forward / 15.9 ms dx, F(4x4) 20.6 / 18.7, the direct kernel
+ * 39.1 / 27.7. ResNet18 at 224x224 keeps its tiles (7x7 maps: F(2x2)).
  */
 export function winogradTile(
   t: KernelTuning, x: readonly number[], w: readonly number[], out: readonly number[],
@@ -276,8 +296,14 @@ export function winogradTile(
   if (!t.winograd || w[2] !== 3 || w[3] !== 3 || p.groups !== 1 || !one(p.stride) || !one(p.dilation)) return 0;
   const K = dir === 'forward' ? w[1]! : w[0]!;
   const tiles = (m: number) => out[0]! * Math.ceil(out[2]! / m) * Math.ceil(out[3]! / m);
-  if (t.winograd === 4 && K <= WINOGRAD_F4_MAX_K && tiles(4) >= t.winogradMinTiles) return 4;
-  return tiles(2) >= t.winogradMinTiles ? 2 : 0;
+  const pays = (m: 2 | 4) => tiles(m) >= t.winogradMinTiles && winogradSaves(m, [out[2]!, out[3]!]);
+  if (t.winograd === 4 && K <= WINOGRAD_F4_MAX_K && pays(4)) return 4;
+  return pays(2) ? 2 : 0;
+}
+
+/** Whether F(m x m, 3x3) computes fewer products than 9 per pixel of the `out` map ([OH, OW]): tiles x (m+2)^2 < 9 OH OW. */
+export function winogradSaves(m: 2 | 4, out: readonly number[]): boolean {
+  return Math.ceil(out[0]! / m) * Math.ceil(out[1]! / m) * (m + 2) ** 2 < 9 * out[0]! * out[1]!;
 }
 
 /**
@@ -292,8 +318,11 @@ export function winogradTile(
  * beat it on every stride-2 3x3 and 1x1 shape of ResNet18 (e.g.
  * layer3.0.conv1 N=1: im2col 7.1, vec4 7.2, scalar 10.9 ms), which is why
  * it is not tried first. Not on the GPU rows: no GPU has measured it (the
- * autotuner's 'direct4' candidate can still pick it there).
+ * autotuner's 'direct4' candidate can still pick it there). Only for output
+ * rows of two vec4 tiles or more (OW >= 8): on the 32x32 demo's small
+ * stride-2 convs (OW 4 and 2, batch 32, lavapipe, load 3-7) the scalar
+ * kernel took 10.6 and 10.4 ms, the vec4 one 19.2 and 34.8.
  */
-export function convDirectVec4(t: KernelTuning): boolean {
-  return t.strategy === 'cpu-like' && t.subgroupSize > 0;
+export function convDirectVec4(t: KernelTuning, out: readonly number[]): boolean {
+  return t.strategy === 'cpu-like' && t.subgroupSize > 0 && out[3]! >= 8;
 }

@@ -25,6 +25,11 @@ const CASES: Case[] = [
   { x: [1, 1, 1, 1], o: 1, k: [1, 1], p: P([1, 1], [0, 0], [1, 1], 1) },
   { x: [3, 2, 4, 5], o: 3, k: [2, 2], p: P([1, 2], [0, 1], [1, 1], 1) },
   { x: [2, 3, 9, 8], o: 5, k: [3, 3], p: P([2, 3], [2, 1], [2, 2], 1) },
+  // Small maps: stride 2 over an odd batch (dx with images folded into columns), and the
+  // single-tap GEMMs (ops/conv-tap.ts): 3x3 pad 1 on 1x1, 1x1 stride 2 on 2x2 (dx zero elsewhere).
+  { x: [3, 4, 4, 4], o: 6, k: [3, 3], p: P([2, 2], [1, 1], [1, 1], 1) },
+  { x: [3, 4, 1, 1], o: 6, k: [3, 3], p: P([1, 1], [1, 1], [1, 1], 1) },
+  { x: [3, 5, 2, 2], o: 4, k: [1, 1], p: P([2, 2], [0, 0], [1, 1], 1) },
 ];
 
 const outSize = (n: number, k: number, s: number, p: number, d: number) => Math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1;
@@ -129,7 +134,8 @@ gpuDescribe('conv2d subgroup kernels', () => {
   it('subgroup-shared kernels (forward, backward input, backward weight) match at TM = S and 2S, TN = 3, on every ungrouped geometry', async () => {
     try {
       for (const tm of [S, 2 * S]) {
-        Object.assign(convOverride, { tm, tn: 3, wg: [S, 1], shareW: S, im2col: false });
+        // At 2S the input gradient also runs its columns over chunks of 2 images (the grid-limit path).
+        Object.assign(convOverride, { tm, tn: 3, wg: [S, 1], shareW: S, im2col: false, dxImages: tm === S ? undefined : 2 });
         for (const c of CASES.filter((k) => k.p.groups === 1)) {
           const s = shapes(c);
           const x = pair('float32', c.x);

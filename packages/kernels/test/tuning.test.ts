@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { BackendError } from '@kiln/core';
 import type { AdapterInfo } from '../src/device.js';
-import { chooseTuning, convIm2col, parseStrategy, requestedStrategy, TUNING_TABLE } from '../src/tuning.js';
+import { chooseTuning, convIm2col, parseStrategy, requestedStrategy, TUNING_TABLE, winogradTile } from '../src/tuning.js';
 import { backend, free, gpuDescribe, outPair, pair } from './helpers.js';
 
 const LIMITS = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 1024 };
@@ -32,7 +32,30 @@ describe('tuning table', () => {
     const t = chooseTuning(varying);
     expect(t.subgroupSize).toBe(0);
     // im2col's route needs the subgroup GEMM, so it goes with it.
-    expect(convIm2col(t)).toBe(false);
+    expect(convIm2col(t, [1, 64, 56, 56])).toBe(false);
+  });
+
+  it('im2col only where one image\'s output fills a GEMM block\'s columns (4S); smaller outputs take the direct kernel', () => {
+    const t = chooseTuning(lavapipe);
+    const S = t.subgroupSize;
+    expect(S).toBeGreaterThan(0);
+    expect(convIm2col(t, [1, 64, 56, 56])).toBe(true);
+    expect(convIm2col(t, [32, 512, 1, 1])).toBe(false);
+    expect(convIm2col(t, [8, 256, 2, 2])).toBe(false);
+    expect(convIm2col(t, [1, 64, 1, 4 * S])).toBe(true);
+    expect(convIm2col(t, [1, 64, 1, 4 * S - 1])).toBe(false);
+  });
+
+  it('Winograd only where its tiles compute fewer products than 9 per output pixel: F2 on 2x2 maps, none on 1x1', () => {
+    const p = { stride: [1, 1], dilation: [1, 1], groups: 1 };
+    const w = [256, 256, 3, 3];
+    const tile = (t: ReturnType<typeof chooseTuning>, n: number, hw: number) => winogradTile(t, [n, 256, hw, hw], w, [n, 256, hw, hw], p, 'forward');
+    const cpuLike = chooseTuning(lavapipe);
+    const gpu = chooseTuning(nvidia);
+    expect([tile(cpuLike, 32, 8), tile(cpuLike, 32, 4), tile(cpuLike, 32, 2), tile(cpuLike, 32, 1)]).toEqual([4, 4, 2, 0]);
+    expect([tile(gpu, 32, 8), tile(gpu, 32, 4), tile(gpu, 64, 2), tile(gpu, 256, 1)]).toEqual([4, 2, 2, 0]);
+    // ResNet18 at 224x224, batch 1: layer3 (14x14) F4, layer4 (7x7, 4 F4 tiles) F2, as before.
+    expect([tile(cpuLike, 1, 14), tile(cpuLike, 1, 7)]).toEqual([4, 2]);
   });
 
   it('every class ends in a row that matches any adapter', () => {

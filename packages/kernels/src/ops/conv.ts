@@ -18,6 +18,7 @@ import { winogradBackwardInput, winogradConv2d, type WinogradTile } from './wino
 import { forcedRoute, routeOverride, tunedRoute } from '../autotune.js';
 import { convDirect4 } from './conv-direct.js';
 import { convWeightViaGemm } from './conv-weight.js';
+import { conv2dBackwardInputSingleTap, conv2dBackwardWeightSingleTap, conv2dSingleTap } from './conv-tap.js';
 
 type GView = View<GPUStorage>;
 type Epilogue = Omit<MatmulEpilogue<GPUStorage>, 'biasAxis' | 'alpha'>;
@@ -66,7 +67,7 @@ function conv1x1AsGemm(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
 }
 
 /** Test/benchmark hook: fields set here override the tuning table's forward block. */
-export const convOverride: Partial<ConvBlock> & { im2col?: boolean; winograd?: WinogradTile | 0; vec4?: boolean; weightGemm?: boolean } = {};
+export const convOverride: Partial<ConvBlock> & { im2col?: boolean; winograd?: WinogradTile | 0; vec4?: boolean; weightGemm?: boolean; dxImages?: number } = {};
 
 /**
  * An ungrouped conv as im2col into a pooled scratch buffer plus one batched
@@ -114,11 +115,11 @@ function routeFor(ctx: OpContext, dir: 'forward' | 'backwardInput' | 'backwardWe
 
 export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2dParams, e: Epilogue = {}): void {
   if (numel(out.shape) === 0) return;
-  if (conv1x1AsGemm(ctx, x, w, out, p, e)) return;
+  if (conv1x1AsGemm(ctx, x, w, out, p, e) || conv2dSingleTap(ctx, x, w, out, p, e)) return;
   const route = routeFor(ctx, 'forward', x, w, p);
   const wino = route.winograd ?? winogradTile(ctx.tuning, x.shape, w.shape, out.shape, p, 'forward');
   if (wino && winogradConv2d(ctx, x, w, out, p, wino, e)) return;
-  if ((route.im2col ?? convIm2col(ctx.tuning)) && convViaIm2col(ctx, x, w, out, p, e)) return;
+  if ((route.im2col ?? convIm2col(ctx.tuning, out.shape)) && convViaIm2col(ctx, x, w, out, p, e)) return;
   const block = { ...convBlock(ctx.tuning, w.shape[0], p.groups), ...convOverride };
   const config: ConvConfig = { kind: 'forward', ...block, half: halfNames({ out, x, w, bias: e.bias, res: e.residual }) };
   const meta = geometry(x, w, out, p);
@@ -139,7 +140,7 @@ export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2d
   ];
   // The vec4 direct kernel (ops/conv-direct.ts) where the tuner or the table picks it and the input's rows allow it.
   const epiViews = [e.bias, e.residual].filter((v): v is GView => v !== undefined);
-  if (!config.half && (route.vec4 ?? convDirectVec4(ctx.tuning)) && convDirect4(ctx, x, w, out, p, meta, bindings, epiViews)) return;
+  if (!config.half && (route.vec4 ?? convDirectVec4(ctx.tuning, out.shape)) && convDirect4(ctx, x, w, out, p, meta, bindings, epiViews)) return;
   const pixels = out.shape[0] * out.shape[2] * out.shape[3];
   const pixelGroups = Math.ceil(pixels / block.tn / block.wg[0]);
   const channelGroups = Math.ceil(out.shape[1] / block.tm / block.wg[1]);
@@ -162,28 +163,31 @@ function backwardConfig(ctx: OpContext, kind: ConvConfig['kind'], rows: number, 
 
 export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GView, p: Conv2dParams): void {
   const total = numel(dx.shape);
-  if (total === 0) return;
+  if (total === 0 || conv2dBackwardInputSingleTap(ctx, dy, w, dx, p)) return;
   const wino = routeFor(ctx, 'backwardInput', dx, w, p).winograd ?? winogradTile(ctx.tuning, dy.shape, w.shape, dx.shape, p, 'backwardInput');
   if (wino && winogradBackwardInput(ctx, dy, w, dx, p, wino)) return;
   const config = { ...backwardConfig(ctx, 'backwardInput', dx.shape[1], p), half: halfNames({ dx, dy, w }) };
   const meta = geometry(dx, w, dy, p);
   meta.u[CM.total] = total;
-  // Shared kernel grid: (channel blocks, pixel blocks of one residue class, N x classes); see wgsl/conv.ts.
+  // Shared kernel grid: (channel blocks, pixel blocks of one residue class in NB images, image chunks x classes); see wgsl/conv.ts.
   const [sh, sw] = p.stride;
   const perClass = Math.ceil(dx.shape[2] / sh) * Math.ceil(dx.shape[3] / sw);
+  const lanes = config.tn * config.wg[0];
+  const images = Math.max(1, Math.min(dx.shape[0], convOverride.dxImages ?? Infinity, Math.floor((65535 * lanes) / perClass)));
+  meta.u[CM.NB] = images;
   ctx.rt.dispatch({
     kernel: 'conv2dBackwardInput', key: convKey(config), code: () => convWgsl(config),
     bindings: [{ buffer: dx.storage.buffer, write: true }, { buffer: dy.storage.buffer }, { buffer: w.storage.buffer }],
     meta: meta.u,
     workgroups: config.shareW
-      ? [Math.ceil(dx.shape[1] / config.tm), Math.ceil(perClass / config.tn / config.wg[0]), dx.shape[0] * sh * sw]
+      ? [Math.ceil(dx.shape[1] / config.tm), Math.ceil((images * perClass) / lanes), Math.ceil(dx.shape[0] / images) * sh * sw]
       : grid1d(total),
   });
 }
 
 export function conv2dBackwardWeight(ctx: OpContext, x: GView, dy: GView, dw: GView, p: Conv2dParams): void {
   const total = numel(dw.shape);
-  if (total === 0) return;
+  if (total === 0 || conv2dBackwardWeightSingleTap(ctx, x, dy, dw, p)) return;
   // dW as im2col + GEMMs (ops/conv-weight.ts) where a test or the tuner ('im2col') picks it; the table keeps the kernel.
   const viaGemm = convOverride.weightGemm ?? routeFor(ctx, 'backwardWeight', x, dw, p).im2col ?? false;
   if (viaGemm && convWeightViaGemm(ctx, x, dy, dw, p)) return;
