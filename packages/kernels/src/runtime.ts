@@ -305,6 +305,15 @@ export class Runtime {
     this.touched.add(dst);
   }
 
+  /** Encodes a zero-fill of `bytes` bytes of `buffer` from `offset` (both multiples of 4) into the current batch: a memset, not a dispatch. */
+  clearBuffer(buffer: GPUBuffer, offset: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.bump(buffer);
+    this.endPass();
+    this.getEncoder().clearBuffer(buffer, offset, bytes);
+    this.touched.add(buffer);
+  }
+
   /** Submits everything encoded so far. */
   flush(): void {
     if (!this.encoder) return;

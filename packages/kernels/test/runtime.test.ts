@@ -69,6 +69,18 @@ gpuDescribe('memory', () => {
     be.release(out);
   });
 
+  it('clearBuffer zeroes exactly its byte range, in queue order, and counts as a write', async () => {
+    const be = backend();
+    const a = be.alloc(64, 'float32');
+    be.write(a, new Float32Array(64).fill(7));
+    const before = be.runtime.bufferVersion(a.buffer);
+    be.runtime.clearBuffer(a.buffer, 8 * 4, 16 * 4);
+    expect(be.runtime.bufferVersion(a.buffer)).toBe(before + 1);
+    const got = [...(await be.read(a, 0, 64))];
+    expect(got).toEqual(Array.from({ length: 64 }, (_, i) => (i >= 8 && i < 24 ? 0 : 7)));
+    be.release(a);
+  });
+
   it('stores 8-bit dtypes as one word per element and round-trips them', async () => {
     const be = backend();
     for (const [dtype, data] of [['int8', Int8Array.from([-128, -1, 0, 5, 127])], ['uint8', Uint8Array.from([0, 1, 128, 255, 7])], ['bool', Uint8Array.from([0, 1, 1, 0, 1])]] as const) {
