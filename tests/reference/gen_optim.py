@@ -4,13 +4,16 @@ parameter, for every combination of their flags, in common.py's format.
 
     /usr/bin/python3 tests/reference/gen_optim.py OUTDIR      (what scripts/setup.mjs does)
 
-Each case is one optimizer run: inputs are the initial parameter and the
-three gradients (a [7, 73] tensor: 511 elements, two 256-thread workgroups
-with a ragged tail; a few gradient entries are exactly 0 so Adam's
-denominator is eps there). The learning rate changes every step (`lrs`),
-as a scheduler would change it. Outputs, after each step in order: the
-parameter, then the state tensors (SGD: momentum_buffer when momentum is
-set; Adam: exp_avg, exp_avg_sq, and max_exp_avg_sq under amsgrad).
+Each case is one optimizer run over two parameters in one group: a
+[3, 37] tensor (111 elements: not a multiple of 4, so the WebGPU kernel
+updates one element per thread) and a [12, 97] one (1164 elements: four
+per thread, 291 threads, two workgroups with a ragged tail). Inputs: per
+parameter, its initial value and its three gradients (a few entries exactly
+0, so Adam's denominator is eps there). The learning rate changes every
+step (`lrs`), as a scheduler would change it. Outputs, after each step, per
+parameter in order: the parameter, then its state tensors (SGD:
+momentum_buffer when momentum is set; Adam: exp_avg, exp_avg_sq, and
+max_exp_avg_sq under amsgrad).
 
     sgd/*   momentum 0 or 0.9; dampening 0 or 0.3 (with momentum);
             nesterov (momentum 0.9, dampening 0); weight_decay 0 or 1e-2;
@@ -26,29 +29,35 @@ from common import Input, seed, writer_from_argv
 seed(0)
 w = writer_from_argv(__file__)
 
-SHAPE = (7, 73)
+SHAPES = [(3, 37), (12, 97)]
 LRS = [0.1, 0.05, 0.02]
 ADAM_LRS = [1e-2, 5e-3, 2e-3]
 
 
 def data():
-    p0 = torch.randn(SHAPE)
-    grads = [torch.randn(SHAPE) for _ in LRS]
-    for g in grads:
-        g.view(-1)[::97] = 0.0
-    return [Input(p0, requires_grad=False)] + [Input(g, requires_grad=False) for g in grads]
+    inputs = []
+    for shape in SHAPES:
+        inputs.append(torch.randn(shape))
+        for _ in LRS:
+            g = torch.randn(shape)
+            g.view(-1)[::37] = 0.0
+            inputs.append(g)
+    return [Input(t, requires_grad=False) for t in inputs]
 
 
-def run(make, state_keys, p0, *grads, lrs):
-    param = torch.nn.Parameter(p0.clone())
-    opt = make([param])
+def run(make, state_keys, *tensors, lrs):
+    per = 1 + len(lrs)
+    params = [torch.nn.Parameter(tensors[i * per].clone()) for i in range(len(SHAPES))]
+    opt = make(params)
     outs = []
-    for lr, g in zip(lrs, grads):
+    for s, lr in enumerate(lrs):
         opt.param_groups[0]['lr'] = lr
-        param.grad = g.clone()
+        for i, param in enumerate(params):
+            param.grad = tensors[i * per + 1 + s].clone()
         opt.step()
-        outs.append(param.detach().clone())
-        outs += [opt.state[param][k].clone() for k in state_keys]
+        for param in params:
+            outs.append(param.detach().clone())
+            outs += [opt.state[param][k].clone() for k in state_keys]
     return outs
 
 

@@ -14,13 +14,15 @@ export function optimizerStep(ctx: OpContext, step: OptimizerStep<GPUStorage>): 
   const total = numel(step.param.shape);
   if (total === 0) return;
   const optional = step.rule === 'sgd' ? step.momentumBuffer : step.maxExpAvgSq;
-  const config: OptimConfig = { rule: step.rule, optionalState: optional !== undefined };
   const views: GView[] = step.rule === 'sgd'
     ? [step.param, step.grad, ...(optional ? [optional] : [])]
     : [step.param, step.grad, step.expAvg, step.expAvgSq, ...(optional ? [optional] : [])];
+  const vec4 = total % 4 === 0 && views.every((v) => v.offset % 4 === 0);
+  const lanes = vec4 ? 4 : 1;
+  const config: OptimConfig = { rule: step.rule, optionalState: optional !== undefined, vec4 };
   const meta = new Meta(OM.words);
-  meta.u[OM.n] = total;
-  meta.set(OM.off, views.map((v) => v.offset));
+  meta.u[OM.n] = total / lanes;
+  meta.set(OM.off, views.map((v) => v.offset / lanes));
   let flags = step.maximize ? OPTIM_FLAGS.maximize : 0;
   if (step.rule === 'sgd') flags |= (step.nesterov ? OPTIM_FLAGS.nesterov : 0) | (step.initBuffer ? OPTIM_FLAGS.initBuffer : 0);
   meta.u[OM.flags] = flags;
@@ -33,6 +35,6 @@ export function optimizerStep(ctx: OpContext, step: OptimizerStep<GPUStorage>): 
     code: () => optimWgsl(config),
     bindings: views.map((v, i) => ({ buffer: v.storage.buffer, write: names[i] !== 'g' })),
     meta: meta.u,
-    workgroups: grid1d(total),
+    workgroups: grid1d(total / lanes),
   });
 }

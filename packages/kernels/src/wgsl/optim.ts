@@ -2,8 +2,10 @@
  * Fused optimizer updates (Backend.optimizerStep): one kernel per rule,
  * SGD or Adam, over one parameter and its state, all contiguous float32.
  *
- * One thread updates one element; a workgroup is 256 threads over
- * consecutive elements (the grid is 2-D only to pass 65535 workgroups).
+ * One thread updates one element, or four consecutive ones as a vec4
+ * (`vec4`: the element count and every offset a multiple of 4); a
+ * workgroup is 256 threads over consecutive elements (the grid is 2-D only
+ * to pass 65535 workgroups).
  * Each thread reads p, grad and the state words (SGD's momentum buffer;
  * Adam's exp_avg, exp_avg_sq and AMSGrad's max) once and writes p and the
  * state once, in place: ~5 words of traffic per element for SGD with
@@ -26,9 +28,11 @@ export interface OptimConfig {
   rule: OptimRule;
   /** SGD: a momentum buffer is bound; Adam: AMSGrad's max_exp_avg_sq is bound. */
   optionalState: boolean;
+  /** Each thread updates a vec4 of elements (meta count and offsets in vec4s). */
+  vec4: boolean;
 }
 
-/** Meta words: element count, each binding's element offset, the flag bits, then the f32 coefficients. */
+/** Meta words: element (or vec4) count, each binding's element (or vec4) offset, the flag bits, then the f32 coefficients. */
 export const OM = { n: 0, off: 1, flags: 6, coef: 8, words: 20 };
 
 /** Flag bits of meta word OM.flags. */
@@ -48,14 +52,14 @@ export function optimBindings(c: OptimConfig): string[] {
 
 /** Cache key of one optimizer kernel. */
 export function optimKey(c: OptimConfig): string {
-  return `optim:${c.rule}:${c.optionalState ? 's' : ''}`;
+  return `optim:${c.rule}:${c.optionalState ? 's' : ''}${c.vec4 ? 'v4' : ''}`;
 }
 
-const sgdBody = (c: OptimConfig, k: (name: string) => string) => `
+const sgdBody = (c: OptimConfig, k: (name: string) => string, raw: (name: string) => string) => `
   let pv = p[ip];
   var d = g[ig];
   if ((flags & ${OPTIM_FLAGS.maximize}u) != 0u) { d = -d; }
-  if (${k('weightDecay')} != 0.0) { d = fma(${k('weightDecay')}, pv, d); }
+  if (${raw('weightDecay')} != 0.0) { d = fma(${k('weightDecay')}, pv, d); }
   ${c.optionalState ? `
   var b = d;
   if ((flags & ${OPTIM_FLAGS.initBuffer}u) == 0u) {
@@ -66,11 +70,11 @@ const sgdBody = (c: OptimConfig, k: (name: string) => string) => `
   if ((flags & ${OPTIM_FLAGS.nesterov}u) != 0u) { d = fma(${k('momentum')}, b, d); } else { d = b; }` : ''}
   p[ip] = fma(${k('negLr')}, d, pv);`;
 
-const adamBody = (c: OptimConfig, k: (name: string) => string) => `
+const adamBody = (c: OptimConfig, k: (name: string) => string, raw: (name: string) => string) => `
   let pv = p[ip] * ${k('paramScale')};
   var gv = g[ig];
   if ((flags & ${OPTIM_FLAGS.maximize}u) != 0u) { gv = -gv; }
-  if (${k('weightDecay')} != 0.0) { gv = fma(${k('weightDecay')}, pv, gv); }
+  if (${raw('weightDecay')} != 0.0) { gv = fma(${k('weightDecay')}, pv, gv); }
   let mDecayed = ${k('beta1')} * m[im];
   let mv = fma(${k('oneMinusBeta1')}, gv, mDecayed);
   let vDecayed = ${k('beta2')} * v[iv];
@@ -81,7 +85,7 @@ const adamBody = (c: OptimConfig, k: (name: string) => string) => `
   var second = vv;
   ${c.optionalState ? `
   let old = vmax[ivmax];
-  second = select(max(old, vv), old + vv, isnan_(old) || isnan_(vv));
+  second = select(max(old, vv), old + vv, isnanT(old) | isnanT(vv));
   vmax[ivmax] = second;` : ''}
   let root = sqrt(second) / ${k('biasCorrection2Sqrt')};
   let denom = root + ${k('eps')};
@@ -92,17 +96,23 @@ const adamBody = (c: OptimConfig, k: (name: string) => string) => `
 export function optimWgsl(c: OptimConfig): string {
   const names = optimBindings(c);
   const coefs: readonly string[] = OPTIM_COEFFICIENTS[c.rule];
-  const k = (name: string) => `mf(${OM.coef + coefs.indexOf(name)}u)`;
-  const decls = names.map((n, i) => `@group(0) @binding(${i + 1}) var<storage, ${n === 'g' ? 'read' : 'read_write'}> ${n}: array<f32>;`);
+  const T = c.vec4 ? 'vec4<f32>' : 'f32';
+  const raw = (name: string) => `mf(${OM.coef + coefs.indexOf(name)}u)`;
+  const k = (name: string) => `${T}(${raw(name)})`;
+  const decls = names.map((n, i) => `@group(0) @binding(${i + 1}) var<storage, ${n === 'g' ? 'read' : 'read_write'}> ${n}: array<${T}>;`);
+  const isnanT = c.vec4
+    ? 'fn isnanT(x: vec4<f32>) -> vec4<bool> { return (bitcast<vec4<u32>>(x) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u); }'
+    : 'fn isnanT(x: f32) -> bool { return isnan_(x); }';
   const offsets = names.map((n, i) => `let i${n} = mu(${OM.off + i}u) + gi;`);
   return `${metaDecl(OM.words)}
 ${PRELUDE}
+${isnanT}
 ${decls.join('\n')}
 ${entry1d()}
   if (gi >= mu(${OM.n}u)) { return; }
   let flags = mu(${OM.flags}u);
   ${offsets.join('\n  ')}
-  ${c.rule === 'sgd' ? sgdBody(c, k) : adamBody(c, k)}
+  ${c.rule === 'sgd' ? sgdBody(c, k, raw) : adamBody(c, k, raw)}
 }
 `;
 }
