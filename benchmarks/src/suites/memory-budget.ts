@@ -5,6 +5,11 @@
  * kernel data are fixed; activations and the batch itself are per sample),
  * so two measured peaks give peak = fixed + perSample * batch, the budget
  * gives the batch, and one step at that batch checks the prediction.
+ * A second bound can come first: every tensor is one buffer, and no buffer
+ * may exceed the adapter's binding limit (lavapipe: maxStorageBufferBindingSize
+ * = 128 MiB, which conv1's float32 output [N, 64, 112, 112] reaches at N = 42).
+ * The largest single request at two batches gives its own line, and the
+ * answer is the smaller of the two batches.
  */
 
 /** One measured (batch, peak bytes) point. */
@@ -37,4 +42,33 @@ export function largestBatch(budget: number, fit: PeakFit): number {
 /** The predicted peak at `batch`. */
 export function predictPeak(fit: PeakFit, batch: number): number {
   return fit.fixedBytes + fit.perSampleBytes * batch;
+}
+
+/** The largest batch both the byte budget and the per-buffer limit allow, and which of them binds. */
+export function boundedBatch(budget: number, peak: PeakFit, maxBuffer: number, largestBuffer: PeakFit): { batch: number; bound: 'budget' | 'buffer limit' } {
+  const byBudget = largestBatch(budget, peak);
+  // A largest buffer that does not grow with the batch never binds.
+  const byBuffer = largestBuffer.perSampleBytes > 0 ? largestBatch(maxBuffer, largestBuffer) : Infinity;
+  return byBuffer < byBudget ? { batch: byBuffer, bound: 'buffer limit' } : { batch: byBudget, bound: 'budget' };
+}
+
+/** A pool whose acquire() can be watched (the WebGPU backend's storage pool). */
+export interface WatchablePool {
+  acquire(bytes: number): unknown;
+}
+
+/** Runs `fn` and returns its result with the largest single buffer it requested from `pool` (bytes, before bucketing). */
+export async function largestRequestDuring<T>(pool: WatchablePool, fn: () => Promise<T>): Promise<[T, number]> {
+  const original = pool.acquire;
+  let largest = 0;
+  // An own property shadows the prototype's method; deleting it restores the method.
+  pool.acquire = (bytes: number) => {
+    largest = Math.max(largest, bytes);
+    return original.call(pool, bytes);
+  };
+  try {
+    return [await fn(), largest];
+  } finally {
+    Reflect.deleteProperty(pool, 'acquire');
+  }
 }

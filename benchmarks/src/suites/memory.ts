@@ -17,8 +17,9 @@
  * - the step time.
  * Then one step at half the batch on the same model: the two peaks give the
  * line peak = fixed + perSample * batch (memory-budget.ts), the budget
- * (--memory-budget, default 2GiB) gives the predicted largest batch, and
- * one step at that batch verifies it (its peak against the budget). The
+ * (--memory-budget, default 2GiB) gives the predicted largest batch (or the
+ * adapter's per-buffer limit does, where it binds first: memory-budget.ts),
+ * and one step at that batch verifies it (its peak against the budget). The
  * per-sample activation bytes are the slope of the two activation counts.
  * (At batches of 1-2 the fixed part dominates and the peak hardly moves, so
  * small batches would not give the slope.)
@@ -36,7 +37,7 @@ import { GradScaler, optim, type Module } from '@kiln/nn';
 import { resnet18, type CheckpointMode } from '@kiln/resnet';
 import { outOfTime, type Bench } from '../bench.js';
 import { log } from '../report.js';
-import { fitPeak, largestBatch, predictPeak } from './memory-budget.js';
+import { boundedBatch, fitPeak, largestBatch as largestBatchOf, largestRequestDuring, predictPeak } from './memory-budget.js';
 
 /** One configuration of the step. */
 export interface MemoryConfig {
@@ -222,6 +223,8 @@ export async function memorySuite(bench: Bench): Promise<void> {
   }
   // Pooled buffers of earlier batches would pile up across configurations (host memory on lavapipe): free them between runs.
   const trim = () => backend.runtime.storagePool.trim();
+  // Every storage is bound whole, so the binding limit caps a buffer as well as maxBufferSize (the pool's own rule).
+  const maxBuffer = Math.min(backend.device.limits.maxStorageBufferBindingSize, backend.device.limits.maxBufferSize);
   await halfKernelSuite(bench);
   const halfBatch = Math.max(1, batch / 2);
   let baseline: { full: StepMemory; perSample: number } | null = null;
@@ -232,10 +235,12 @@ export async function memorySuite(bench: Bench): Promise<void> {
     const stepper = new MemoryStepper('webgpu', cfg, size);
     try {
       await stepper.step(batch); // warm-up
-      const full = await stepper.step(batch);
-      const half = await stepper.step(halfBatch);
+      const pool = backend.runtime.storagePool;
+      const [full, fullLargest] = await largestRequestDuring(pool, () => stepper.step(batch));
+      const [half, halfLargest] = await largestRequestDuring(pool, () => stepper.step(halfBatch));
       const fit = fitPeak({ batch: halfBatch, peak: half.peakBytes }, { batch, peak: full.peakBytes });
-      const predicted = largestBatch(budget, fit);
+      const bufferFit = fitPeak({ batch: halfBatch, peak: halfLargest }, { batch, peak: fullLargest });
+      const { batch: predicted, bound } = boundedBatch(budget, fit, maxBuffer, bufferFit);
       const perSample = (full.activationBytes - half.activationBytes) / (batch - halfBatch);
       baseline ??= { full, perSample };
       let verified: Verified;
@@ -255,7 +260,7 @@ export async function memorySuite(bench: Bench): Promise<void> {
         ? `verified with one step at N=${verified.batch}: peak ${MiB(verified.peakBytes)} MiB, ${verified.fits ? 'within' : 'OVER'} the budget`
         : 'skipped' in verified ? `not verified (${verified.skipped})` : `verification step failed: ${verified.error}`;
       log(`memory: ${name}: peak ${MiB(full.peakBytes)} MiB, activations ${MiB(full.activationBytes)} MiB (${(perSample / 1e6).toFixed(1)} MB per sample${torch ? `, PyTorch ${(torch / 1e6).toFixed(1)} MB` : ''}), ${full.ms.toFixed(0)} ms; `
-        + `largest batch in ${MiB(budget)} MiB predicted ${predicted} from the peaks at N=${halfBatch} and N=${batch}, ${check}`);
+        + `largest batch in ${MiB(budget)} MiB predicted ${predicted} from the peaks at N=${halfBatch} and N=${batch} (bound: ${bound === 'budget' ? 'the budget' : `the ${MiB(maxBuffer)} MiB per-buffer limit, the budget alone allows ${largestBatchOf(budget, fit)}`}), ${check}`);
       bench.reporter.emit({
         suite: 'memory',
         case: name,
@@ -273,6 +278,10 @@ export async function memorySuite(bench: Bench): Promise<void> {
         peakFit: { fixedBytes: Math.round(fit.fixedBytes), perSampleBytes: Math.round(fit.perSampleBytes) },
         budgetBytes: budget,
         largestBatchInBudget: predicted,
+        boundBy: bound,
+        largestBatchBudgetOnly: largestBatchOf(budget, fit),
+        largestBufferBytes: fullLargest,
+        maxBufferBytes: maxBuffer,
         predictedPeakBytes: Math.round(predictPeak(fit, predicted)),
         verified,
       });
