@@ -254,6 +254,23 @@ export function convIm2col(t: KernelTuning, out: readonly number[]): boolean {
 }
 
 /**
+ * Whether the table computes an ungrouped conv's weight gradient (dy of
+ * shape `dy`) as im2col + one GEMM (ops/conv-weight.ts) rather than the dW
+ * kernel: on the CPU-like rows with subgroups, for outputs of at most 4
+ * pixels per image, where the kernel's loop over each image's few output
+ * pixels is mostly overhead. Measured on lavapipe (the 32x32 demo's shapes,
+ * batch 32, GPU timestamps, min of 5 interleaved rounds, load 8), GEMM vs
+ * kernel ms: layer3.0.conv1 (2x2 out) 13.4 vs 21.4, layer3 convs (2x2)
+ * 29.0 vs 43.1, layer4.0.conv1 (1x1) 18.0 vs 43.4; at 16 pixels it split
+ * (layer2 convs 30.6 vs 39.6, layer2.0.conv1 15.8 vs 11.7), at 64 and 256
+ * the kernel won (layer1 34.3 vs 45.6, the stem 15.3 vs 25.0). The GPU rows
+ * keep the kernel (no GPU measured; the autotuner's 'im2col' can pick it).
+ */
+export function convWeightGemm(t: KernelTuning, dy: readonly number[]): boolean {
+  return t.im2col && dy[2]! * dy[3]! <= 4;
+}
+
+/**
  * Largest input-channel count (forward; output channels for the input
  * gradient: the GEMM's K) at which F(4x4, 3x3) may run. Measured against
  * PyTorch on ResNet18's shapes, K = 64..512 (packages/kernels/test/

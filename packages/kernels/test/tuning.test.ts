@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { BackendError } from '@kiln/core';
 import type { AdapterInfo } from '../src/device.js';
-import { chooseTuning, convIm2col, parseStrategy, requestedStrategy, TUNING_TABLE, winogradTile } from '../src/tuning.js';
+import { chooseTuning, convIm2col, convWeightGemm, parseStrategy, requestedStrategy, TUNING_TABLE, winogradTile } from '../src/tuning.js';
 import { backend, free, gpuDescribe, outPair, pair } from './helpers.js';
 
 const LIMITS = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 1024 };
@@ -44,6 +44,12 @@ describe('tuning table', () => {
     expect(convIm2col(t, [8, 256, 2, 2])).toBe(false);
     expect(convIm2col(t, [1, 64, 1, 4 * S])).toBe(true);
     expect(convIm2col(t, [1, 64, 1, 4 * S - 1])).toBe(false);
+  });
+
+  it('the weight gradient runs as im2col + one GEMM on the CPU-like rows for outputs of at most 4 pixels; the GPU rows keep the kernel', () => {
+    const t = chooseTuning(lavapipe);
+    expect([convWeightGemm(t, [32, 256, 2, 2]), convWeightGemm(t, [32, 512, 1, 1]), convWeightGemm(t, [32, 128, 4, 4])]).toEqual([true, true, false]);
+    expect(convWeightGemm(chooseTuning(nvidia), [32, 256, 2, 2])).toBe(false);
   });
 
   it('Winograd only where its tiles compute fewer products than 9 per output pixel: F2 on 2x2 maps, none on 1x1', () => {

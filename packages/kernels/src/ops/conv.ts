@@ -10,7 +10,7 @@ import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
 import { grid1d } from '../wgsl/common.js';
 import { CM, CONV_EPI, convKey, convWgsl, type ConvConfig } from '../wgsl/conv.js';
-import { convBlock, convDirectVec4, convIm2col, winogradTile, type ConvBlock } from '../tuning.js';
+import { convBlock, convDirectVec4, convIm2col, convWeightGemm, winogradTile, type ConvBlock } from '../tuning.js';
 import { numel } from '../views.js';
 import { Meta } from './elementwise.js';
 import { gemm } from './matmul.js';
@@ -188,8 +188,8 @@ export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GVi
 export function conv2dBackwardWeight(ctx: OpContext, x: GView, dy: GView, dw: GView, p: Conv2dParams): void {
   const total = numel(dw.shape);
   if (total === 0 || conv2dBackwardWeightSingleTap(ctx, x, dy, dw, p)) return;
-  // dW as im2col + GEMMs (ops/conv-weight.ts) where a test or the tuner ('im2col') picks it; the table keeps the kernel.
-  const viaGemm = convOverride.weightGemm ?? routeFor(ctx, 'backwardWeight', x, dw, p).im2col ?? false;
+  // dW as im2col + one GEMM (ops/conv-weight.ts) where a test, the tuner ('im2col') or the table (small maps) picks it.
+  const viaGemm = convOverride.weightGemm ?? routeFor(ctx, 'backwardWeight', x, dw, p).im2col ?? convWeightGemm(ctx.tuning, dy.shape);
   if (viaGemm && convWeightViaGemm(ctx, x, dy, dw, p)) return;
   const config = { ...backwardConfig(ctx, 'backwardWeight', dw.shape[0], p), half: halfNames({ dw, x, dy }) };
   const meta = geometry(x, dw, dy, p);

@@ -45,6 +45,8 @@ export interface ConvConfig {
   shareW: number;
   /** Operands stored as float16 words, by WGSL name (forward: out, x, w, bias, res; backwardInput: dx, dy, w; backwardWeight: dw, x, dy; im2col: col, x). */
   half?: readonly string[];
+  /** im2col: one row per tap over the whole batch's pixels, col[k][n*OH*OW + p] (rows padded to 4), instead of one panel per image. */
+  batchCols?: boolean;
 }
 
 /** Meta layout: geometry, then (offset, 4 strides) of x, w, y (out or dy), bias, residual; epilogue flags; images per workgroup column range (shared backwardInput). */
@@ -56,7 +58,7 @@ export const CM = {
 export const CONV_EPI = { bias: 1, residual: 2, relu: 4 };
 
 export function convKey(c: ConvConfig): string {
-  return `conv:${c.kind}:${c.tm}x${c.tn}:w${c.wg.join('x')}:sg${c.shareW}${new HalfIO(c.half).key()}`;
+  return `conv:${c.kind}:${c.tm}x${c.tn}:w${c.wg.join('x')}:sg${c.shareW}${c.batchCols ? ':bc' : ''}${new HalfIO(c.half).key()}`;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -340,11 +342,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
  * pixels 4x..4x+3 of row (n, k) as one vec4. Quotients come from f32
  * division (exact below 2^22, host-checked): CPU adapters run integer
  * division lane by lane, which made this kernel 20% of a ResNet18 forward.
+ * With `batchCols` a row holds tap k of every image's pixels,
+ * col[k][n*OH*OW + p], padded to a multiple of 4 (thread (x, k): columns
+ * 4x..4x+3, which may span images): the weight gradient's single GEMM
+ * reduces over the batch's pixels along it (ops/conv-weight.ts).
  */
-function im2col(io: HalfIO): string {
+function im2col(io: HalfIO, batchCols: boolean): string {
+  const pixel = batchCols
+    ? 'let j = p0 + E; let n = fdiv(j, OHW); let p = j - n * OHW; let base = xBase + n * mu(XSN);'
+    : 'let p = p0 + E;';
   const e4 = range(4).map((e) => `
-  { let p = p0 + ${e}u; let oh = fdiv(p, OW); let ih = i32(oh) * sh - ph + kh; let iw = i32(p - oh * OW) * sw - pw + kw;
-    let ok = p < OHW && ih >= 0 && ih < H && iw >= 0 && iw < W;
+  { ${pixel.replace('E', `${e}u`).replace('XSN', `${CM.x + 1}u`)} let oh = fdiv(p, OW); let ih = i32(oh) * sh - ph + kh; let iw = i32(p - oh * OW) * sw - pw + kw;
+    let ok = ${batchCols ? 'j < cols' : 'p < OHW'} && ih >= 0 && ih < H && iw >= 0 && iw < W;
     v.${'xyzw'[e]} = select(0.0, ${io.ld('x', 'select(0u, base + u32(ih) * xsh + u32(iw) * xsw, ok)')}, ok); }`).join('');
   const decls = [io.decl(1, 'col', { write: true, vec4: true }), io.decl(2, 'x')];
   return `${decls.join('\n')}
@@ -352,23 +361,25 @@ ${io.helpers()}
 fn fdiv(a: u32, b: u32) -> u32 { return u32((f32(a) + 0.5) / f32(b)); }
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let OW = ${m('OW')}; let OHW = ${m('OH')} * OW; let rowV = (OHW + 3u) / 4u;
+  let OW = ${m('OW')}; let OHW = ${m('OH')} * OW; ${batchCols ? `let cols = ${m('N')} * OHW;` : 'let cols = OHW;'} let rowV = (cols + 3u) / 4u;
   if (gid.x >= rowV) { return; }
-  let KW = ${m('KW')}; let KK = ${m('KH')} * KW; let k = gid.y; let n = gid.z;
+  let KW = ${m('KW')}; let KK = ${m('KH')} * KW; let k = gid.y;
   let c = fdiv(k, KK); let t = k - c * KK; let khi = fdiv(t, KW);
   let kh = i32(khi) * ${mI('DH')}; let kw = i32(t - khi * KW) * ${mI('DW')};
   let H = ${mI('H')}; let W = ${mI('W')}; let sh = ${mI('SH')}; let sw = ${mI('SW')}; let ph = ${mI('PH')}; let pw = ${mI('PW')};
   let xsh = mu(${CM.x + 3}u); let xsw = mu(${CM.x + 4}u);
-  let base = mu(${CM.x}u) + n * mu(${CM.x + 1}u) + c * mu(${CM.x + 2}u);
+  ${batchCols
+    ? `let xBase = mu(${CM.x}u) + c * mu(${CM.x + 2}u);`
+    : `let n = gid.z; let base = mu(${CM.x}u) + n * mu(${CM.x + 1}u) + c * mu(${CM.x + 2}u);`}
   let p0 = gid.x * 4u;
   var v = vec4<f32>(0.0);${e4}
-  ${io.st4('col', `(n * ${m('CG')} * KK + k) * rowV + gid.x`, 'v')}
+  ${io.st4('col', batchCols ? 'k * rowV + gid.x' : `(n * ${m('CG')} * KK + k) * rowV + gid.x`, 'v')}
 }`;
 }
 
 export function convWgsl(c: ConvConfig): string {
   const io = new HalfIO(c.half);
-  const body = c.kind === 'im2col' ? im2col(io) : c.kind === 'forward' ? forward(c, io)
+  const body = c.kind === 'im2col' ? im2col(io, !!c.batchCols) : c.kind === 'forward' ? forward(c, io)
     : c.kind === 'backwardInput' ? (c.shareW ? backwardInputShared(c, io) : backwardInput(io))
     : c.shareW ? backwardWeightShared(c, io) : backwardWeight(io);
   return `${c.shareW ? 'enable subgroups;' : ''}
