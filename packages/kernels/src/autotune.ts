@@ -147,7 +147,12 @@ export function autotuneState(backend: WebGPUBackend): AutotuneState | null {
   return s ? { tuned: Object.fromEntries(s.tuned), pending: s.pending.size } : null;
 }
 
-/** Routes worth timing for a shape (the direct kernel is the correctness reference and always a candidate). */
+/**
+ * Routes worth timing for a shape (the direct kernel is the correctness
+ * reference and always a candidate). One-pixel single-tap convs
+ * (ops/conv-tap.ts) take their GEMM under every non-Winograd route, so there
+ * the tuner weighs the tap GEMM against Winograd F(2x2) / F(4x4).
+ */
 function candidates(s: ConvShape): ConvRoute[] {
   const [, C, KH, KW] = s.w;
   const one = (a: readonly number[]) => a[0] === 1 && a[1] === 1;

@@ -115,8 +115,10 @@ function routeFor(ctx: OpContext, dir: 'forward' | 'backwardInput' | 'backwardWe
 
 export function conv2d(ctx: OpContext, x: GView, w: GView, out: GView, p: Conv2dParams, e: Epilogue = {}): void {
   if (numel(out.shape) === 0) return;
-  if (conv1x1AsGemm(ctx, x, w, out, p, e) || conv2dSingleTap(ctx, x, w, out, p, e)) return;
+  if (conv1x1AsGemm(ctx, x, w, out, p, e)) return;
   const route = routeFor(ctx, 'forward', x, w, p);
+  // One-pixel outputs with one tap in the image (ops/conv-tap.ts), unless a test or the tuner forces Winograd.
+  if (!route.winograd && conv2dSingleTap(ctx, x, w, out, p, e)) return;
   const wino = route.winograd ?? winogradTile(ctx.tuning, x.shape, w.shape, out.shape, p, 'forward');
   if (wino && winogradConv2d(ctx, x, w, out, p, wino, e)) return;
   if ((route.im2col ?? convIm2col(ctx.tuning, out.shape)) && convViaIm2col(ctx, x, w, out, p, e)) return;
@@ -163,8 +165,10 @@ function backwardConfig(ctx: OpContext, kind: ConvConfig['kind'], rows: number, 
 
 export function conv2dBackwardInput(ctx: OpContext, dy: GView, w: GView, dx: GView, p: Conv2dParams): void {
   const total = numel(dx.shape);
-  if (total === 0 || conv2dBackwardInputSingleTap(ctx, dy, w, dx, p)) return;
-  const wino = routeFor(ctx, 'backwardInput', dx, w, p).winograd ?? winogradTile(ctx.tuning, dy.shape, w.shape, dx.shape, p, 'backwardInput');
+  if (total === 0) return;
+  const route = routeFor(ctx, 'backwardInput', dx, w, p);
+  if (!route.winograd && conv2dBackwardInputSingleTap(ctx, dy, w, dx, p)) return;
+  const wino = route.winograd ?? winogradTile(ctx.tuning, dy.shape, w.shape, dx.shape, p, 'backwardInput');
   if (wino && winogradBackwardInput(ctx, dy, w, dx, p, wino)) return;
   const config = { ...backwardConfig(ctx, 'backwardInput', dx.shape[1], p), half: halfNames({ dx, dy, w }) };
   const meta = geometry(dx, w, dy, p);
