@@ -117,10 +117,12 @@ export class Tensor {
   /**
    * @internal Runs an in-place op: `direct` writes into this storage when no
    * autograd is involved; otherwise `outOfPlace(self)` computes the result
-   * with its graph from a snapshot of this tensor, and the result is copied
-   * in and becomes this tensor's history.
+   * with its graph, and the result is copied in and becomes this tensor's
+   * history. `self` is a snapshot of this tensor when the op's backward
+   * reads its input (`savesSelf`, the default), else this tensor itself:
+   * the op reads it into a new tensor before anything overwrites it.
    */
-  _inPlace(op: string, operands: readonly unknown[], outOfPlace: (self: Tensor) => Tensor, direct: () => void): this {
+  _inPlace(op: string, operands: readonly unknown[], outOfPlace: (self: Tensor) => Tensor, direct: () => void, savesSelf = true): this {
     this._checkAlive(op);
     if (!needsGrad(this, ...operands)) {
       if (isTracing()) return this._inPlaceTraced(op, outOfPlace);
@@ -132,11 +134,11 @@ export class Tensor {
       throw new AutogradError(op, 'a leaf Variable that requires grad is being used in an in-place operation');
     }
     if (this._base) throw new AutogradError(op, 'in-place operations on views are not supported when the result requires grad; use the out-of-place op');
-    // The op reads a snapshot, so a formula that saves the original value
-    // (mul_, div_) keeps it even though this storage is overwritten.
-    const original = this.clone();
+    // A formula that saves the original value (mul_, div_) reads a snapshot,
+    // so it keeps that value even though this storage is overwritten.
+    const original = savesSelf ? this.clone() : this;
     const r = outOfPlace(original);
-    original.dispose();
+    if (original !== this) original.dispose();
     this._storage.backend.copy(r._view(), this._view());
     this._storage.bumpVersion();
     const node = r.gradFn;

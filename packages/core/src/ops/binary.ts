@@ -141,13 +141,15 @@ export function binaryInPlace(op: BinaryOp, a: Tensor, bIn: TensorOrScalar): Ten
     if (!sameShape(shape, a.shape)) throw new ShapeError(`${op}_`, `output with shape ${fmtShape(a.shape)} doesn't match the broadcast shape ${fmtShape(shape)}`);
   }
   const backend = commonBackend(`${op}_`, [a, b]);
+  // add_, sub_: the gradient reads neither operand, so `a` needs no snapshot.
+  const savesA = savedFor(op, [true, typeof b !== 'number' && b.requiresGrad])[0];
   return a._inPlace(`${op}_`, [b], (self) => binary(op, self, b === a ? self : b), () => {
     if (a.numel() === 0) return;
     let bv = typeof b === 'number' ? b : cast(b, a.dtype);
     // An operand sharing a's storage with another layout would be read after being overwritten.
     if (typeof bv !== 'number' && bv._storage === a._storage) bv = bv.clone();
     backend.binary(op, a._view(), operandView(bv, a.shape, a.dtype), a._view());
-  });
+  }, savesA);
 }
 
 /** cond ? a : b elementwise with broadcasting (torch.where). */

@@ -78,9 +78,11 @@ export function unary(op: UnaryOp, x: Tensor, params?: UnaryParams): Tensor {
 
 /** Runs a unary primitive in place on x (its storage version is bumped). */
 export function unaryInPlace(op: UnaryOp, x: Tensor, params?: UnaryParams): Tensor {
+  // relu_, exp_, sigmoid_, ...: the gradient reads the output, so the input needs no snapshot.
+  const savesInput = !NEEDS_OUTPUT.has(op) && op !== 'neg';
   return x._inPlace(op, [], (self) => unary(op, self, params), () => {
     if (x.numel() > 0) x._storage.backend.unary(op, x._view(), x._view(), params);
-  });
+  }, savesInput);
 }
 
 /** Elementwise cast to `dtype` (no-op alias when equal), differentiable between float dtypes. */
