@@ -1,21 +1,12 @@
-import { KilnError, sgdStep_, type Tensor } from '@kiln/core';
+import { KilnError, sgdStep_, type SgdStepOptions, type Tensor } from '@kiln/core';
 import { Optimizer, type ParamGroup, type ParamGroupInput } from './optimizer.js';
 
-/** Options of {@link SGD} (each may be overridden per parameter group). */
-export interface SGDOptions {
-  /** Learning rate (required, as torch.optim.SGD). */
-  lr: number;
-  /** Momentum factor. Default 0. */
-  momentum?: number;
-  /** Dampening of the momentum buffer. Default 0. */
-  dampening?: number;
-  /** L2 penalty added to the gradient. Default 0. */
-  weightDecay?: number;
-  /** Nesterov momentum (needs momentum > 0 and dampening 0). Default false. */
-  nesterov?: boolean;
-  /** Ascend the objective. Default false. */
-  maximize?: boolean;
-}
+/**
+ * Options of {@link SGD} (each may be overridden per parameter group): core's
+ * fused update's hyper-parameters, as torch.optim.SGD names them. `lr` is
+ * required; nesterov needs momentum > 0 and dampening 0.
+ */
+export type SGDOptions = SgdStepOptions;
 
 /**
  * Stochastic gradient descent with momentum, dampening, Nesterov and L2
