@@ -244,6 +244,33 @@ describeEachBackend('float16 kernels', webgpu, (device, pass) => {
       z.dispose();
     });
 
+    test('float16 copies and in-place writes take no float32 stage (peak bytes: the result only), bit-exact', async () => {
+      // 64 x 64 float16 = 8192 bytes; a float32 stage of the same shape would be 16384 more.
+      const p = pair([64, 64], device, 21);
+      const grownBy = (f: () => Tensor): [Tensor, number] => {
+        kiln.resetPeakMemoryStats(device);
+        const before = kiln.memory(device).peakBytesInUse;
+        const t = f();
+        return [t, kiln.memory(device).peakBytesInUse - before];
+      };
+      // float16 -> float16, contiguous and transposed (a strided read, halves of one word from two rows).
+      const [c, cGrown] = grownBy(() => p.h.clone());
+      expect(cGrown, 'clone').toBe(8192);
+      await expectRounded(c, p.f, 'clone');
+      const [t, tGrown] = grownBy(() => p.h.transpose(0, 1).contiguous());
+      expect(tGrown, 'transposed contiguous()').toBe(8192);
+      const ft = p.f.transpose(0, 1).contiguous();
+      await expectRounded(t, ft, 'transposed contiguous()');
+      // relu_ under autograd computes its result out of place and writes it back: the result is the only new buffer.
+      const leaf = p.h.detach().requiresGrad_();
+      const h = leaf.mul(1);
+      const [r, rGrown] = grownBy(() => h.relu_());
+      expect(rGrown, 'relu_ under autograd').toBe(8192);
+      const fr = p.f.relu();
+      await expectRounded(r, fr, 'relu_');
+      for (const x of [c, t, ft, h, leaf, fr, p.h, p.f]) x.dispose();
+    });
+
     test('float16 batch norm and pooling allocate no float32 stand-ins (peak bytes: the outputs and the float32 [C] statistics)', async () => {
       // 1 x 16 x 32 x 32 float16 = 32768 bytes; a float32 stand-in of x alone would be 65536.
       const x = pair([1, 16, 32, 32], device, 19);

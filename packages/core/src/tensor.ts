@@ -142,6 +142,8 @@ export class Tensor {
     this._storage.backend.copy(r._view(), this._view());
     this._storage.bumpVersion();
     const node = r.gradFn;
+    // A formula that reads the result (relu_, exp_) keeps this storage, not a second copy in r's.
+    node?._resaveInto(r, this);
     if (node) node.refs++;
     this._setGradFn(node);
     traceAssign(this, r, op);

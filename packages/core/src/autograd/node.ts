@@ -88,6 +88,11 @@ export class Node {
     return this.next.map((e) => (e === null ? null : 'node' in e ? e.node : 'AccumulateGrad'));
   }
 
+  /** @internal The tensors this node holds for backward as they are (no version check; empty once released, or when saved-tensor hooks packed them): what memory tests count. */
+  get _held(): readonly Tensor[] {
+    return this.savedTensors;
+  }
+
   /** The saved tensors, checked against in-place modification since they were saved. */
   saved(): readonly Tensor[] {
     if (this.released && (this.savedVersions.length > 0 || this.hadPacked)) {
@@ -109,6 +114,37 @@ export class Node {
       }
     });
     return this.savedTensors;
+  }
+
+  /**
+   * @internal An in-place op computed its result `from` out of place and
+   * copied it into `into` (same dtype and shape: the same values at every index):
+   * every saved tensor that is `from` itself (its storage, offset, shape and
+   * strides) becomes an alias of `into` at its current version, so the node
+   * keeps the one storage PyTorch's relu_ saves (its result, which is
+   * self) instead of a second copy of the same values. Nodes whose saved
+   * tensors went to saved-tensor hooks are left alone (the hooks own them).
+   */
+  _resaveInto(from: Tensor, into: Tensor): void {
+    if (this.packed || this.released) return;
+    const isFrom = (t: Tensor) => t._storage === from._storage && t.offset === from.offset
+      && t.shape.length === from.shape.length && t.shape.every((d, i) => d === from.shape[i] && t.strides[i] === from.strides[i]);
+    if (into.dtype !== from.dtype || into.shape.length !== from.shape.length || into.shape.some((d, i) => d !== from.shape[i])) return;
+    this.savedTensors.forEach((t, i) => {
+      if (!isFrom(t)) return;
+      this.savedTensors[i] = into._savedAlias();
+      this.savedVersions[i] = into._storage.version;
+      t._releaseInternal();
+    });
+  }
+
+  /**
+   * @internal True when this node holds `t`'s storage among its saved
+   * tensors (relu_ keeps its result): a consumer of `t` can then save `t`
+   * too at no cost in bytes, since its backward runs before this node's.
+   */
+  _keepsStorageOf(t: Tensor): boolean {
+    return !this.packed && !this.released && this.savedTensors.some((s) => s._storage === t._storage);
   }
 
   /** Frees the saved tensors (after backward without retainGraph). */

@@ -78,9 +78,22 @@ export function maxPool2dWithIndices(x: Tensor, kernel: Pair, opts: Pool2dOption
   const values = empty(outShape, x.dtype, backend);
   const indices = empty(outShape, 'int32', backend);
   if (values.numel() > 0) backend.maxPool2d(x._view(), values._view(), indices._view(), p);
-  finish(values, 'maxPool2d', [x], { ...p }, [indices], (g, [idx]) => {
+  // The backward needs the argmax. When x's producer keeps x for its own
+  // backward (relu_ before the pool, as in ResNet's stem), saving x costs no
+  // bytes and the backward recomputes the indices from it (the same kernel
+  // on the same values: the same indices); else the int32 indices are saved.
+  const savesInput = x.gradFn?._keepsStorageOf(x) ?? false;
+  finish(values, 'maxPool2d', [x], { ...p }, [savesInput ? x : indices], (g, [s]) => {
+    let idx = s!;
+    if (savesInput) {
+      idx = empty(outShape, 'int32', backend);
+      const v = empty(outShape, s!.dtype, backend);
+      if (v.numel() > 0) backend.maxPool2d(s!._view(), v._view(), idx._view(), p);
+      v.dispose();
+    }
     const dx = empty(x.shape, x.dtype, backend);
-    if (dx.numel() > 0) backend.maxPool2dBackward(g.contiguous()._view(), idx!._view(), dx._view(), p);
+    if (dx.numel() > 0) backend.maxPool2dBackward(g.contiguous()._view(), idx._view(), dx._view(), p);
+    if (idx !== s) idx.dispose();
     return [dx];
   });
   // Kiln's indices are per plane (h * W + w): traced under their own name so an exporter can refuse them rather than see a constant.

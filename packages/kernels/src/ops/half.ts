@@ -1,7 +1,8 @@
 /**
  * float16 storage glue: the bytes of a float16 storage (host bit patterns
- * <-> words), and copy() to, from and between float16 views through the
- * unpack/pack kernels of wgsl/half.ts. matmul and the conv primitives read
+ * <-> words), and copy() to, from and between float16 views (the
+ * elementwise copy kernel between float views, else the unpack/pack
+ * kernels of wgsl/half.ts). matmul and the conv primitives read
  * and write float16 views themselves (the GEMM/conv generators' `half`
  * flags; the backend's `nativeFloat16`); every other primitive meets
  * float16 operands through core's float32 stand-ins
@@ -13,7 +14,7 @@ import type { GPUStorage } from '../pool.js';
 import { grid1d } from '../wgsl/common.js';
 import { halfFlatAt, halfKey, halfViewAt, halfWgsl, halfWords } from '../wgsl/half.js';
 import { coalesce, numel } from '../views.js';
-import { Meta } from './elementwise.js';
+import { Meta, runElementwise } from './elementwise.js';
 
 type GView = View<GPUStorage>;
 
@@ -53,6 +54,7 @@ function dispatchHalf(ctx: OpContext, dir: 'pack' | 'unpack', half: GView, flat:
   });
 }
 
+const isFloat = (d: GView['dtype']) => d === 'float32' || d === 'float16';
 const dense = (v: GView) => v.dtype === 'float32' && isDense(v);
 function isDense(v: GView): boolean {
   const c = contiguousStrides(v.shape);
@@ -60,11 +62,19 @@ function isDense(v: GView): boolean {
 }
 
 /**
- * copy(x, out) when either side is float16: through one contiguous f32
- * stage unless a side already is one; `copyOther` is the backend's copy
- * for the non-float16 legs (casts, packed int8).
+ * copy(x, out) when either side is float16. Between float16 and float32
+ * views (either way, or float16 to float16: the in-place ops' write-back,
+ * casts under autocast) one elementwise kernel reads and writes the words
+ * itself (wgsl/elementwise.ts `half`: exact f32 values in, rounded once to
+ * nearest even out), so no float32 stage of the tensor's size is taken.
+ * Other legs (int casts, packed int8) go through one contiguous f32 stage
+ * unless a side already is one; `copyOther` is the backend's copy for them.
  */
 export function copyHalf(ctx: OpContext, x: GView, out: GView, copyOther: (a: GView, b: GView) => void): void {
+  if (isFloat(x.dtype) && isFloat(out.dtype)) {
+    runElementwise(ctx.rt, 'copy', out, [x], 'f32', (v) => [v[0]!, 'f32']);
+    return;
+  }
   const temps: GPUStorage[] = [];
   const stage = (): GView => {
     const storage = ctx.alloc(numel(out.shape), 'float32');
