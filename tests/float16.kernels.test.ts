@@ -115,6 +115,17 @@ describeEachBackend('float16 kernels', webgpu, (device, pass) => {
     ['a / b at an odd view offset, 9x7 narrowed to columns 1..6', [[9, 7], [9, 6]], ([a, b]) => a!.narrow(1, 1, 6).div(b!)],
     ['where(a > b, a, b) of 13 elements', [[13], [13]], ([a, b]) => kiln.where(a!.gt(b!), a!, b!)],
     ['in place: a.add_(b) on 15 elements', [[15], [15]], ([a, b]) => a!.clone().add_(b!)],
+    // Contiguous outputs take one thread per word: a slice starting and ending inside a word keeps the neighbours' halves.
+    ['copy_ into elements 3..8 of 15 (both end words half-written)', [[15], [6]], ([a, b]) => {
+      const d = a!.clone();
+      d.narrow(0, 3, 6).copy_(b!);
+      return d;
+    }],
+    ['float32 copy_ into elements 1..9 of 12', [[12], [9]], ([a, b]) => {
+      const d = a!.clone();
+      d.narrow(0, 1, 9).copy_(b!.to('float32'));
+      return d;
+    }],
   ];
   // Reductions: float16 read in place, f32 accumulation, one rounding (wgsl/reduction.ts), both strategies by size.
   ewCases.push(

@@ -7,7 +7,7 @@ import type { BinaryOp, DType, UnaryOp, UnaryParams, View } from '@kiln/core';
 import type { GPUStorage } from '../pool.js';
 import type { Runtime } from '../runtime.js';
 import { grid1d, storageOf, type Scalar } from '../wgsl/common.js';
-import { binaryExpr, elementwiseWgsl, ewKey, ewOperandAt, ewScalarAt, unaryExpr, type EwConfig, type EwOperand } from '../wgsl/elementwise.js';
+import { binaryExpr, elementwiseWgsl, ewKey, ewOperandAt, ewScalarAt, ewWordThreads, unaryExpr, type EwConfig, type EwOperand } from '../wgsl/elementwise.js';
 import { coalesce, hasContiguousStrides, numel } from '../views.js';
 
 type GView = View<GPUStorage>;
@@ -100,6 +100,9 @@ export function runElementwise(
     inputs: inputs.map(({ name, type }) => ({ name, type })), flags: extra.flags,
   };
   if (half.size) config.half = [...half];
+  // A contiguous float16 output computed from contiguous operands in other buffers: one thread per word, no atomics.
+  const words = out.dtype === 'float16' && !anyStrided && ewOps.every((o) => o.src !== 'out');
+  if (words) config.words = true;
   const meta = new Meta(ewScalarAt(operands.length, 4));
   meta.u[0] = total;
   meta.set(1, merged.shape);
@@ -119,7 +122,7 @@ export function runElementwise(
     code: () => elementwiseWgsl(config, body),
     bindings: [{ buffer: out.storage.buffer, write: true }, ...inputs.map((x) => ({ buffer: x.buffer }))],
     meta: meta.u,
-    workgroups: grid1d(total),
+    workgroups: grid1d(words ? ewWordThreads(out.offset, total) : total),
   });
 }
 

@@ -55,9 +55,14 @@ export class HalfIO {
    * stored one element at a time (float16: atomic words, see st()); `words`:
    * float16 stored 4 elements at a time as whole words (st4()).
    */
-  decl(binding: number, name: string, o: { write?: boolean; vec4?: boolean } = {}): string {
+  decl(binding: number, name: string, o: { write?: boolean; vec4?: boolean; pairs?: boolean } = {}): string {
     const access = o.write ? 'read_write' : 'read';
     if (!this.has(name)) return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${o.vec4 ? 'vec4<f32>' : 'f32'}>;`;
+    if (o.pairs && o.write) {
+      // One thread owns each word it stores (st2()): plain words, no atomics.
+      this.bits = true;
+      return `@group(0) @binding(${binding}) var<storage, read_write> ${name}: array<u32>;`;
+    }
     if (o.vec4) {
       if (o.write) this.bits = true;
       else this.fns.push(`fn ld4_${name}(i: u32) -> vec4<f32> { let w = ${name}[i]; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }`);
@@ -93,6 +98,25 @@ export class HalfIO {
   st4(name: string, i: string, v: string): string {
     if (!this.has(name)) return `${name}[${i}] = ${v};`;
     return `{ let h = ${v}; ${name}[${i}] = vec2<u32>(half_bits(h.x) | (half_bits(h.y) << 16u), half_bits(h.z) | (half_bits(h.w) << 16u)); }`;
+  }
+  /**
+   * Statement storing the elements of word `k` of `name` (declared with
+   * pairs): `lo` and `hi` are f32 expressions of its two halves, `hasLo` /
+   * `hasHi` whether each belongs to the output view; a half outside it (the
+   * first or last word of a view at an odd offset or of odd length) keeps
+   * the value it had, read from the word. The calling thread must be the
+   * only one writing word `k`.
+   */
+  st2(name: string, k: string, lo: string, hi: string, hasLo: string, hasHi: string): string {
+    return `if (${hasLo} && ${hasHi}) { ${name}[${k}] = half_bits(${lo}) | (half_bits(${hi}) << 16u); }
+  else {
+    let w = ${name}[${k}];
+    var lo_bits = w & 0xffffu;
+    var hi_bits = w & 0xffff0000u;
+    if (${hasLo}) { lo_bits = half_bits(${lo}); }
+    if (${hasHi}) { hi_bits = half_bits(${hi}) << 16u; }
+    ${name}[${k}] = lo_bits | hi_bits;
+  }`;
   }
   /** The helper functions the declarations and stores so far need (emit after the declarations). */
   helpers(): string {
