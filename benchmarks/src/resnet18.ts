@@ -6,10 +6,12 @@
  * - eval: BatchNorm folded into each conv (host-side), bias + residual +
  *   ReLU in the conv's fused epilogue, run under noGrad;
  * - train: conv / batchNorm(training) / relu with autograd, cross-entropy,
- *   and a plain SGD update (p -= lr * grad), as the PyTorch peer does.
+ *   and a plain SGD update (p -= lr * grad), as the PyTorch peer does
+ *   (`p.sub_(p.grad, alpha=lr)`, one fused kernel per parameter there; here
+ *   core's fused `sgdStep_`, one dispatch per parameter, not sub_'s mul + sub).
  */
 import {
-  adaptiveAvgPool2d, batchNorm, conv2d, crossEntropy, fromArray, linear, maxPool2d, noGrad, tidy,
+  adaptiveAvgPool2d, batchNorm, conv2d, crossEntropy, fromArray, linear, maxPool2d, noGrad, sgdStep_, tidy,
   type Tensor,
 } from '@kiln/core';
 import { RESNET18_BLOCKS, RESNET18_CONV_NAMES } from './architecture.js';
@@ -140,7 +142,7 @@ export class KilnResNet18Train {
     noGrad(() => {
       for (const p of this.params.values()) {
         if (!p.grad) continue;
-        p.sub_(p.grad, this.lr);
+        sgdStep_(p, p.grad, null, { lr: this.lr });
         p.grad.dispose();
         p.grad = null;
       }

@@ -267,6 +267,13 @@ export interface Backend<S extends BackendStorage = BackendStorage> {
   binary(op: BinaryOp, a: View<S> | number, b: View<S> | number, out: View<S>): void;
   /** out = cond ? a : b. */
   where(cond: View<S>, a: View<S> | number, b: View<S> | number, out: View<S>): void;
+  /**
+   * PyTorch's threshold_backward (relu's gradient): out = x <= threshold ? 0 : grad,
+   * elementwise over out's shape, one pass. A NaN in x passes the gradient on
+   * (NaN <= threshold is false); the result is a select, so a non-finite
+   * gradient where x <= threshold still gives 0.
+   */
+  thresholdBackward(grad: View<S>, x: View<S>, threshold: number, out: View<S>): void;
 
   // ---- reductions ----
   /**

@@ -25,6 +25,7 @@ const WRITES: Record<string, WriteSpec> = {
   unary: { outs: [2] },
   binary: { outs: [3] },
   where: { outs: [3] },
+  thresholdBackward: { outs: [3] },
   reduce: { outs: [3] },
   matmul: { outs: [2] },
   gather: { outs: [3] },

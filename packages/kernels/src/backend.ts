@@ -57,7 +57,7 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   readonly name = 'webgpu';
   /** Primitives that read and write float16 views themselves (the elementwise, reduction, GEMM, conv, batch-norm and pooling generators' float16 flags); the rest get core's float32 stand-ins. */
   readonly nativeFloat16: ReadonlySet<string> = new Set([
-    'unary', 'binary', 'where', 'reduce', 'matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight',
+    'unary', 'binary', 'where', 'thresholdBackward', 'reduce', 'matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight',
     'batchNormStats', 'channelAffine', 'batchNormBackwardReduce', 'batchNormBackwardInput',
     'maxPool2d', 'maxPool2dBackward', 'avgPool2d', 'avgPool2dBackward', 'adaptiveAvgPool2d', 'adaptiveAvgPool2dBackward',
   ]);
@@ -280,6 +280,10 @@ export class WebGPUBackend implements Backend<GPUStorage> {
   where(cond: GView, a: GView | number, b: GView | number, out: GView): void {
     if (anyPacked(cond, a, b, out)) return withWords(this.ctx, [cond, a, b], [out], false, ([c, i, j], [o]) => ew.where(this.runtime, c, i, j, o));
     ew.where(this.runtime, cond, a, b, out);
+  }
+  /** out = x <= threshold ? 0 : grad in one dispatch (relu's backward). */
+  thresholdBackward(grad: GView, x: GView, threshold: number, out: GView): void {
+    ew.thresholdBackward(this.runtime, grad, x, threshold, out);
   }
 
   // ---- reductions ----

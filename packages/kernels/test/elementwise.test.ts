@@ -237,3 +237,22 @@ gpuDescribe('where', () => {
     await expectSame(o);
   });
 });
+
+gpuDescribe('thresholdBackward', () => {
+  it('x <= threshold ? 0 : grad, one pass: NaN x passes grad, non-finite grad under the threshold gives 0, strided views', async () => {
+    const n = SPECIAL.length;
+    // Every x of SPECIAL against every grad of SPECIAL (grad rotated by one per row).
+    const x = pair('float32', [n, n], {}, (m) => hostArray('float32', m, (i) => SPECIAL[Math.floor(i / n) % n]!));
+    const grad = pair('float32', [n, n], { strides: [1, n] }, (m) => hostArray('float32', m, (i) => SPECIAL[(i + Math.floor(i / n)) % n]!));
+    for (const threshold of [0, 0.5, -1]) {
+      const o = outPair('float32', [n, n]);
+      backend().thresholdBackward(grad.g, x.g, threshold, o.g);
+      cpu.thresholdBackward(grad.c, x.c, threshold, o.c);
+      await expectSame(o, 0);
+      free(o);
+    }
+    const empty = outPair('float32', [0, 3]);
+    backend().thresholdBackward({ ...grad.g, shape: [0, 3] }, { ...x.g, shape: [0, 3] }, 0, empty.g);
+    free(x, grad, empty);
+  });
+});

@@ -28,11 +28,13 @@ function yShape(x: number[], p: Pool2dParams): number[] {
 }
 
 gpuDescribe('pooling', () => {
-  it('maxPool2d values, indices and backward (overlapping windows, dilation, ceilMode)', async () => {
-    for (const [xs, p] of CASES) {
+  it('maxPool2d values, indices and backward (overlapping windows, dilation, ceilMode; channels-last and contiguous x)', async () => {
+    // Contiguous views let the backward kernel merge (n, c); channels-last ones do not (wgsl/pool.ts).
+    for (const [xs, p, channelsLast] of CASES.flatMap(([xs, p]) => [[xs, p, true], [xs, p, false]] as const)) {
       const ys = yShape(xs, p);
       // Repeated values exercise first-occurrence tie breaking.
-      const x = pair('float32', xs, { strides: [xs[1] * xs[2] * xs[3], 1, xs[3] * xs[1], xs[1]] }, (n) => hostArray('float32', n, (i) => (i * 7) % 5));
+      const layout = channelsLast ? { strides: [xs[1] * xs[2] * xs[3], 1, xs[3] * xs[1], xs[1]] } : {};
+      const x = pair('float32', xs, layout, (n) => hostArray('float32', n, (i) => (i * 7) % 5));
       const y = outPair('float32', ys);
       const idx = outPair('int32', ys);
       backend().maxPool2d(x.g, y.g, idx.g, p);

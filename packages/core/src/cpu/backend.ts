@@ -2,7 +2,7 @@ import type { Backend, BinaryOp, Conv2dParams, MatmulEpilogue, OptimizerStep, Po
 import { registerBackend } from '../backend.js';
 import { itemSize, type DType, type TypedArray } from '../dtype.js';
 import { CpuStorage } from './storage.js';
-import { cpuBinary, cpuCopy, cpuFill, cpuUnary, cpuWhere } from './elementwise.js';
+import { cpuBinary, cpuCopy, cpuFill, cpuThresholdBackward, cpuUnary, cpuWhere } from './elementwise.js';
 import { cpuReduce } from './reduce.js';
 import { cpuMatmul } from './linalg.js';
 import { cpuQuantMatmul } from './qgemm.js';
@@ -68,6 +68,7 @@ export class CpuBackend implements Backend<CpuStorage> {
   unary(op: UnaryOp, x: View, out: View, params?: UnaryParams): void { cpuUnary(op, x, out, params); }
   binary(op: BinaryOp, a: View | number, b: View | number, out: View): void { cpuBinary(op, a, b, out); }
   where(cond: View, a: View | number, b: View | number, out: View): void { cpuWhere(cond, a, b, out); }
+  thresholdBackward(grad: View, x: View, threshold: number, out: View): void { cpuThresholdBackward(grad, x, threshold, out); }
   reduce(op: ReduceOp, x: View, reduceRank: number, out: View): void { cpuReduce(op, x, reduceRank, out); }
   matmul(a: View, b: View, out: View, epilogue?: MatmulEpilogue): void {
     if (epilogue?.quant) cpuQuantMatmul(a, b, out, { ...epilogue, quant: epilogue.quant });

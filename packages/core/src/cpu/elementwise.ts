@@ -169,3 +169,10 @@ export function cpuWhere(cond: View, a: View | number, b: View | number, out: Vi
   const set = storer(out);
   for (let i = 0, n = numel(out.shape); i < n; i++) set(i, gc(i) ? ga(i) : gb(i));
 }
+
+export function cpuThresholdBackward(grad: View, x: View, threshold: number, out: View): void {
+  const gg = reader(grad, out.shape);
+  const gx = reader(x, out.shape);
+  const set = storer(out);
+  for (let i = 0, n = numel(out.shape); i < n; i++) set(i, gx(i) <= threshold ? 0 : gg(i));
+}

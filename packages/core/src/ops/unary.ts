@@ -2,12 +2,12 @@ import { Tensor } from '../tensor.js';
 import { needsAutocast, withAutocast } from '../autocast/autocast.js';
 import { isFloating } from '../dtype.js';
 import type { UnaryOp, UnaryParams } from '../backend.js';
-import { DTypeError, KilnError } from '../errors.js';
+import { DTypeError, KilnError, ShapeError, fmtShape } from '../errors.js';
+import { sameShape } from '../shape.js';
 import { commonBackend, empty } from './util.js';
 import { finish } from '../autograd/record.js';
 import type { BackwardFn } from '../autograd/node.js';
 import { noGrad } from '../autograd/grad-mode.js';
-import { where } from './binary.js';
 
 /** Ops that need a floating input (PyTorch promotes ints to float for these). */
 const FLOAT_ONLY = new Set<UnaryOp>(['exp', 'log', 'sqrt', 'rsqrt', 'sin', 'cos', 'tanh', 'sigmoid', 'reciprocal']);
@@ -28,7 +28,7 @@ const GRADS: Partial<Record<UnaryOp, (g: Tensor, x: Tensor, y: Tensor, p?: Unary
   tanh: (g, _x, y) => g.mul(y.square().neg().add(1)),
   sigmoid: (g, _x, y) => g.mul(y).mul(y.neg().add(1)),
   // PyTorch's threshold_backward: zero where the output is <= 0, the gradient elsewhere (a NaN input passes it on).
-  relu: (g, _x, y) => where(y.le(0), 0, g),
+  relu: (g, _x, y) => thresholdBackward(g, y, 0),
   square: (g, x) => g.mul(x).mul(2),
   reciprocal: (g, _x, y) => g.mul(y.square()).neg(),
   sign: (g) => g.mul(0),
@@ -43,6 +43,20 @@ const GRADS: Partial<Record<UnaryOp, (g: Tensor, x: Tensor, y: Tensor, p?: Unary
     return g.mul(mask);
   },
 };
+
+/**
+ * PyTorch's threshold_backward(grad, x, threshold): x <= threshold ? 0 : grad, in one
+ * backend pass (the Backend primitive), over grad's shape. Backward formulas only
+ * (run under noGrad: the result records no graph). x has grad's shape.
+ */
+export function thresholdBackward(grad: Tensor, x: Tensor, threshold: number): Tensor {
+  const backend = commonBackend('threshold_backward', [grad, x]);
+  if (!isFloating(grad.dtype)) throw new DTypeError('threshold_backward', `expected a floating gradient, got ${grad.dtype}`);
+  if (!sameShape(grad.shape, x.shape)) throw new ShapeError('threshold_backward', `expected the input's shape ${fmtShape(grad.shape)} (the gradient's), got ${fmtShape(x.shape)}`);
+  const out = empty(grad.shape, grad.dtype, backend);
+  if (out.numel() > 0) backend.thresholdBackward(grad._view(), x._view(), threshold, out._view());
+  return out;
+}
 
 /** Which of x / y a gradient formula reads (to save only what is needed). */
 const NEEDS_OUTPUT = new Set<UnaryOp>(['exp', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'relu', 'reciprocal']);

@@ -172,3 +172,9 @@ export function where(rt: Runtime, cond: GView, a: GView | number, b: GView | nu
   const zero = storageOf(cond.dtype) === 'f32' ? '0.0' : '0';
   runElementwise(rt, 'where', out, operands, t, (v) => [`select(${v[2]}, ${v[1]}, ${v[0]} != ${zero})`, t]);
 }
+
+/** out = x <= threshold ? 0 : grad (PyTorch's threshold_backward; relu's gradient in one pass, NaN in x passes grad). */
+export function thresholdBackward(rt: Runtime, grad: GView, x: GView, threshold: number, out: GView): void {
+  const thr = `mf(${ewScalarAt(2, 2)}u)`;
+  runElementwise(rt, 'thresholdBackward', out, [grad, x], 'f32', (v) => [`select(${v[0]}, 0.0, ${v[1]} <= ${thr})`, 'f32'], { scalars: [threshold] });
+}

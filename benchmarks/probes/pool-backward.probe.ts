@@ -1,0 +1,45 @@
+// Max-pool backward in isolation: ResNet18's stem pool (3x3, stride 2,
+// padding 1) at batch KILN_PROBE_BATCH (8: [8, 64, 112, 112] -> 56x56), and
+// the other elementwise passes of the relu backward, timed with GPU timestamps
+// over interleaved rounds beside the forward pool (the same input: a yardstick
+// for the load), best and median per kernel. A measurement, not a test.
+//   KILN_PROBE_BATCH=8 npx vitest run -c benchmarks/probes/vitest.config.ts pool-backward
+import { loadavg } from 'node:os';
+import { it } from 'vitest';
+import * as kiln from '@kiln/core';
+import { initWebGPU } from '@kiln/kernels';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+it('maxPool2d backward vs forward (GPU timestamps)', async () => {
+  const backend = await initWebGPU();
+  const batch = Number(process.env.KILN_PROBE_BATCH ?? 8);
+  const rounds = Number(process.env.KILN_PROBE_ROUNDS ?? 5);
+  const x = kiln.randn([batch, 64, 112, 112], { device: 'webgpu', requiresGrad: true });
+  const times = new Map<string, number[]>();
+  const load0 = loadavg()[0]!;
+  for (let r = -1; r < rounds; r++) {
+    const kernels = await backend.profile(async () => {
+      kiln.tidy(() => {
+        const y = kiln.maxPool2d(x, 3, { stride: 2, padding: 1 });
+        y.sum().backward();
+      });
+      await backend.sync();
+    });
+    x.grad?.dispose();
+    x.grad = null;
+    if (r < 0) continue;
+    for (const k of kernels) {
+      if (!times.has(k.kernel)) times.set(k.kernel, []);
+      times.get(k.kernel)!.push(k.ms);
+    }
+  }
+  const out = Object.fromEntries([...times].map(([k, t]) => [k, { best: Number(Math.min(...t).toFixed(1)), median: Number(median(t).toFixed(1)) }]));
+  const bwd = times.get('pool.maxBackward')!;
+  const fwd = times.get('pool.max')!;
+  console.log(JSON.stringify({
+    probe: 'pool-backward', shape: [batch, 64, 112, 112], rounds, ms: out,
+    backwardOverForward: Number((median(bwd) / median(fwd)).toFixed(2)), load: [Number(load0.toFixed(2)), Number(loadavg()[0]!.toFixed(2))],
+  }));
+  x.dispose();
+});
