@@ -8,8 +8,15 @@
  * A second bound can come first: every tensor is one buffer, and no buffer
  * may exceed the adapter's binding limit (lavapipe: maxStorageBufferBindingSize
  * = 128 MiB, which conv1's float32 output [N, 64, 112, 112] reaches at N = 42).
- * The largest single request at two batches gives its own line, and the
- * answer is the smaller of the two batches.
+ * The largest single request at the measured batch, scaled through the
+ * origin, bounds every buffer that grows with the batch: a buffer of
+ * a + b * N bytes (a >= 0) that is at most L at batch n has b <= L / n, so
+ * at any N >= n it is at most L * N / n. (A line through the largest
+ * requests at two batches is not such a bound: the largest request at the
+ * smaller batch can be a fixed buffer, e.g. a Winograd filter transform,
+ * which flattens the line; that is how the autocast rows once predicted 64
+ * where a float32 buffer of conv1's output size failed at 196 MiB.)
+ * The answer is the smaller of the two batches.
  */
 
 /** One measured (batch, peak bytes) point. */
@@ -44,11 +51,16 @@ export function predictPeak(fit: PeakFit, batch: number): number {
   return fit.fixedBytes + fit.perSampleBytes * batch;
 }
 
-/** The largest batch both the byte budget and the per-buffer limit allow, and which of them binds. */
-export function boundedBatch(budget: number, peak: PeakFit, maxBuffer: number, largestBuffer: PeakFit): { batch: number; bound: 'budget' | 'buffer limit' } {
+/** The largest batch no buffer request exceeds `maxBuffer` at, from the largest request `largest.peak` seen at batch `largest.batch` (scaled through the origin: see the file comment). */
+export function largestBatchByBuffer(maxBuffer: number, largest: PeakPoint): number {
+  if (!(largest.peak > 0) || !(largest.batch > 0)) throw new Error(`largestBatchByBuffer: expected a positive request at a positive batch, got ${largest.peak} bytes at batch ${largest.batch}`);
+  return Math.floor((maxBuffer * largest.batch) / largest.peak);
+}
+
+/** The largest batch both the byte budget and the per-buffer limit allow, and which of them binds; `largest` is the largest single request at a measured batch. */
+export function boundedBatch(budget: number, peak: PeakFit, maxBuffer: number, largest: PeakPoint): { batch: number; bound: 'budget' | 'buffer limit' } {
   const byBudget = largestBatch(budget, peak);
-  // A largest buffer that does not grow with the batch never binds.
-  const byBuffer = largestBuffer.perSampleBytes > 0 ? largestBatch(maxBuffer, largestBuffer) : Infinity;
+  const byBuffer = largestBatchByBuffer(maxBuffer, largest);
   return byBuffer < byBudget ? { batch: byBuffer, bound: 'buffer limit' } : { batch: byBudget, bound: 'budget' };
 }
 

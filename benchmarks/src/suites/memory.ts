@@ -18,7 +18,9 @@
  * Then one step at half the batch on the same model: the two peaks give the
  * line peak = fixed + perSample * batch (memory-budget.ts), the budget
  * (--memory-budget, default 2GiB) gives the predicted largest batch (or the
- * adapter's per-buffer limit does, where it binds first: memory-budget.ts),
+ * adapter's per-buffer limit does, where it binds first: the largest single
+ * buffer request of the measured step scaled through the origin,
+ * memory-budget.ts),
  * and one step at that batch verifies it (its peak against the budget). The
  * per-sample activation bytes are the slope of the two activation counts.
  * (At batches of 1-2 the fixed part dominates and the peak hardly moves, so
@@ -237,10 +239,9 @@ export async function memorySuite(bench: Bench): Promise<void> {
       await stepper.step(batch); // warm-up
       const pool = backend.runtime.storagePool;
       const [full, fullLargest] = await largestRequestDuring(pool, () => stepper.step(batch));
-      const [half, halfLargest] = await largestRequestDuring(pool, () => stepper.step(halfBatch));
+      const half = await stepper.step(halfBatch);
       const fit = fitPeak({ batch: halfBatch, peak: half.peakBytes }, { batch, peak: full.peakBytes });
-      const bufferFit = fitPeak({ batch: halfBatch, peak: halfLargest }, { batch, peak: fullLargest });
-      const { batch: predicted, bound } = boundedBatch(budget, fit, maxBuffer, bufferFit);
+      const { batch: predicted, bound } = boundedBatch(budget, fit, maxBuffer, { batch, peak: fullLargest });
       const perSample = (full.activationBytes - half.activationBytes) / (batch - halfBatch);
       baseline ??= { full, perSample };
       let verified: Verified;
