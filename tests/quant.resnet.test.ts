@@ -1,5 +1,6 @@
 // Static post-training quantization of ResNet18 vs torchvision's quantizable
-// resnet18 (tests/reference/gen_quant_resnet.py): the same seeded float
+// resnet18 (tests/reference/gen_quant_resnet.py, engine qnnpack: int32 bias,
+// float32 multiplier, as ONNX QLinearConv and Kiln): the same seeded float
 // weights, fuseModel(), the same MinMax qconfig and calibration batches,
 // convert. Every observed layer's zero point equals PyTorch's and its scale
 // agrees to 1e-6 relative (observers see float convs whose summation order

@@ -1,4 +1,5 @@
-// Static post-training quantization vs PyTorch (tests/reference/gen_quant_static.py):
+// Static post-training quantization vs PyTorch (tests/reference/gen_quant_static.py,
+// engine qnnpack, whose int8 conv / linear arithmetic is ONNX QLinearConv's and Kiln's):
 // the same float weights, fuseModules -> prepare -> the same calibration
 // batches -> convert with MinMax activations / per-channel symmetric weights,
 // on a CNN with every piece a quantized ResNet uses. Every observed layer's

@@ -4,8 +4,10 @@ quantize=False) with seeded weights (torch.manual_seed(0), torchvision's
 init, BatchNorm statistics and affines drawn so folding matters), eval,
 fuse_model(), QConfig(MinMaxObserver(quint8, reduce_range=True),
 PerChannelMinMaxObserver(qint8, per_channel_symmetric)), prepare, two
-calibration batches, convert. Engine onednn (Debian's torch has no fbgemm;
-same x86 semantics).
+calibration batches, convert. Engine qnnpack: its int8 conv / linear arithmetic (int32 bias at
+x_scale * w_scale, float32 multiplier, round half to even) is ONNX
+QLinearConv's, which Kiln implements so that its ONNX export runs
+bit-identically in onnxruntime (onednn adds the bias in float instead).
 
 Recorded: the float state dict, calibration and test batches (32x32
 images, so the int8 model runs quickly on lavapipe), every observed
@@ -20,7 +22,7 @@ from torch.ao.quantization import QConfig, MinMaxObserver, PerChannelMinMaxObser
 
 from common import seed, writer_from_argv
 
-torch.backends.quantized.engine = 'onednn'
+torch.backends.quantized.engine = 'qnnpack'
 w = writer_from_argv(__file__)
 seed(0)
 

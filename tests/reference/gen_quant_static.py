@@ -3,8 +3,12 @@
 convert with QConfig(activation=MinMaxObserver(quint8, reduce_range=True),
 weight=PerChannelMinMaxObserver(qint8, per_channel_symmetric)).
 
-Engine: onednn (Debian's torch 1.13 has no fbgemm; the x86 semantics are the
-same). Model: a small CNN with every piece a quantized ResNet uses: QuantStub,
+Engine: qnnpack, whose int8 conv / linear arithmetic is ONNX QLinearConv's
+and Kiln's (the float bias rounded to int32 at scale x_scale * w_scale and
+added to the int32 accumulator, a float32 multiplier, round half to even), so
+Kiln's static int8 model, its ONNX export in onnxruntime and this reference
+compute the same conv integers (onednn adds the bias in float instead).
+Model: a small CNN with every piece a quantized ResNet uses: QuantStub,
 conv+bn+relu, conv+bn, a residual FloatFunctional.add_relu, max-pool,
 adaptive avg-pool, flatten, Linear, DeQuantStub. Recorded: the float state
 dict, the calibration and test batches, every observed layer's scale and zero
@@ -17,7 +21,7 @@ from torch.ao.quantization import QConfig, MinMaxObserver, PerChannelMinMaxObser
 
 from common import seed, writer_from_argv
 
-torch.backends.quantized.engine = 'onednn'
+torch.backends.quantized.engine = 'qnnpack'
 w = writer_from_argv(__file__)
 seed(0)
 

@@ -125,6 +125,9 @@ export {
   fromChannelsLast,
   type QConvGeometry,
   type QConvWeight,
+  quantizeBias,
+  requantMultipliers,
+  biasScales,
 } from './quantized/index.js';
 export type { QuantEpilogue } from './backend.js';
 export { autocast, autocastScope, clearAutocastCache, isAutocastEnabled, type AutocastOptions, type AutocastHandle } from './autocast/autocast.js';

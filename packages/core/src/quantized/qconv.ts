@@ -19,6 +19,7 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { QTensor } from './qtensor.js';
 import { quantizedMatmul } from './qmatmul.js';
 import { empty } from '../ops/util.js';
+import { quantizeBias, requantMultipliers } from './requant.js';
 
 /** Test/benchmark hook: `path: 'im2col'` forces the im2col + integer GEMM route; unset: the fused conv. */
 export const quantizedConvOverride: {
@@ -76,11 +77,13 @@ export function fromChannelsLast(nhwc: Tensor, scale: number, zeroPoint: number)
 }
 
 /**
- * y = requantize(conv2d(x, w) + bias) as PyTorch's quantized::conv2d(_relu)
- * on the onednn engine: per-tensor quint8 x, per-channel symmetric qint8 w,
- * output clamp(round((acc * x_scale * w_scale[o] + bias[o]) / outScale) +
- * outZeroPoint), computed as round(acc * m[o] + bias[o] / outScale) in
- * float32; ReLU clamps at the zero point.
+ * y = requantize(conv2d(x, w) + bias) as ONNX's QLinearConv (and PyTorch's
+ * QNNPACK engine): per-tensor quint8 x, per-channel symmetric qint8 w, the
+ * float bias rounded to int32 at scale x_scale * w_scale[o] and added to the
+ * int32 accumulator, output clamp(round_half_even(f32(acc + bias_int[o]) *
+ * m[o]) + outZeroPoint) with the float32 multiplier of requant.ts; ReLU
+ * clamps at the zero point. These are onnxruntime's integers for the
+ * exported QDQ model, bit for bit.
  */
 export function quantizedConv2d(
   x: QTensor, w: QConvWeight, bias: readonly number[] | null, g: QConvGeometry,
@@ -102,7 +105,8 @@ export function quantizedConv2d(
   const zx = x.qZeroPoint();
   const O = w.packed.shape[0]!;
   const dev = x.device;
-  const mult = w.scales.map((s) => (sx * s) / out.scale);
+  const mult = requantMultipliers(sx, w.scales, out.scale);
+  const biasInts = bias ? quantizeBias(bias, sx, w.scales) : null;
   if (quantizedConvOverride.path !== 'im2col') {
     const ints = noGrad(() => tidy(() => {
       // Channels padded to whole u32 words (the 3-channel stem): the input with its zero point,
@@ -118,7 +122,7 @@ export function quantizedConv2d(
       const wv = w4.reshape([O, kh, kw, c4]).permute([0, 3, 1, 2]);
       const aZeroPoint = tensor([zx], { dtype: 'int32', device: dev });
       const scale = tensor(mult, { dtype: 'float32', device: dev });
-      const b = bias ? tensor(bias.map((v) => v / out.scale), { dtype: 'float32', device: dev }) : undefined;
+      const b = biasInts ? tensor(biasInts, { dtype: 'int32', device: dev }) : undefined;
       xs._storage.backend.conv2d(xs.permute([0, 3, 1, 2])._view(), wv._view(), y.permute([0, 3, 1, 2])._view(),
         { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: 1 },
         { relu: out.relu, quant: { aZeroPoint: aZeroPoint._view(), bColSum: w.colSum._view(), scale: scale._view(), bias: b?._view(), outZeroPoint: out.zeroPoint } });
@@ -141,8 +145,8 @@ export function quantizedConv2d(
       aZeroPoint: tensor([zx], { dtype: 'int32', device: dev }),
       bColSum: w.colSum,
       scale: tensor(mult, { dtype: 'float32', device: dev }),
-      // onednn's rule (the reference engine's): the float bias joins in output units before rounding.
-      bias: bias ? tensor(bias.map((b) => b / out.scale), { dtype: 'float32', device: dev }) : undefined,
+      // The int32 bias joins the accumulator before the multiplier (QLinearConv's rule).
+      bias: biasInts ? tensor(biasInts, { dtype: 'int32', device: dev }) : undefined,
       out: { dtype: 'uint8', zeroPoint: out.zeroPoint },
       relu: out.relu,
     });

@@ -2,12 +2,22 @@
 // QFunctional, quantized pooling, Quantize / DeQuantize) in QDQ form: every
 // quantized value is a uint8 tensor; each op dequantizes its inputs
 // (DequantizeLinear with the input's scale and zero point), runs the float
-// op, and quantizes its output (QuantizeLinear with the observed scale and
-// zero point). Weights are int8 initializers with per-channel scales
-// (DequantizeLinear axis 0, zero points 0), biases int32 at scale
-// x_scale * w_scale[o], as torch.onnx.export writes a quantized model and as
-// onnxruntime's QDQ fusion expects to turn each group into QLinearConv /
-// QGemm / QLinearAdd.
+// op, and quantizes its output. Weights are int8 initializers with
+// per-channel scales (DequantizeLinear axis 0, zero points 0), biases the
+// int32 integers Kiln's layers add (core's quantizeBias, at scale
+// x_scale * w_scale[o]), as torch.onnx.export writes a quantized model and as
+// onnxruntime's QDQ fusion expects to turn each conv / fc group into
+// QLinearConv / QGemm, whose requantization is Kiln's (requant.ts).
+//
+// The graph describes what Kiln computes, so onnxruntime's integers are
+// Kiln's. Where Kiln's quantizer multiplies by the float32 reciprocal of the
+// scale (the input Quantize and the residual add, PyTorch's quantizer) and
+// QuantizeLinear divides by the scale, the export writes that product (Mul by
+// 1 / scale) and a QuantizeLinear of scale 1, which only rounds, adds the zero
+// point and saturates: x / 1 is x. The residual add then runs as float ops in
+// onnxruntime instead of its QLinearAdd kernel, whose fused arithmetic
+// (fma of scale ratios, per CPU kind) is not the ONNX graph's.
+import { biasScales, invScale, quantizeBias } from '@kiln/core';
 import type { Emitter, EmitContext } from '../emit.js';
 import type { GraphNode } from '../graph.js';
 import { tensorInput } from './util.js';
@@ -30,9 +40,18 @@ function dq(ctx: EmitContext, n: GraphNode, i: number): string {
   return ctx.emit('DequantizeLinear', [ctx.input(i), ctx.constant([q.scale], 'float32', []), ctx.constant([q.zeroPoint], 'uint8', [])])[0]!;
 }
 
-/** QuantizeLinear of `y` to the node's uint8 output. */
+/** QuantizeLinear of `y` to the node's uint8 output (what an int8 conv / fc / pooling group ends in). */
 function q(ctx: EmitContext, y: string, p: QParams): void {
   ctx.emit('QuantizeLinear', [y, ctx.constant([p.scale], 'float32', []), ctx.constant([p.zeroPoint], 'uint8', [])], {}, [ctx.out()]);
+}
+
+/**
+ * Kiln's quantizer (quantizeInts): clamp(round_half_even(y * f32(1 / scale)) + zp), as
+ * Mul by the float32 reciprocal and a QuantizeLinear of scale 1 to the node's uint8 output.
+ */
+function qByReciprocal(ctx: EmitContext, y: string, p: QParams): void {
+  const scaled = ctx.emit('Mul', [y, ctx.constant([invScale(p.scale)], 'float32', [])])[0]!;
+  ctx.emit('QuantizeLinear', [scaled, ctx.constant([1], 'float32', []), ctx.constant([p.zeroPoint], 'uint8', [])], {}, [ctx.out()]);
 }
 
 /** The dequantized weight (int8 input 1, per-output-channel scales) and int32 bias of a quantized conv / linear. */
@@ -46,8 +65,8 @@ function weightAndBias(ctx: EmitContext, n: GraphNode): string[] {
   const bias = n.attrs.bias as number[] | null;
   if (!bias) return [dqw];
   const sx = inputQ(ctx, n, 0).scale;
-  const bScales = scales.map((s) => Math.fround(sx * s));
-  const ints = bias.map((b, o) => Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(b / bScales[o]!))));
+  const bScales = biasScales(sx, scales);
+  const ints = quantizeBias(bias, sx, scales);
   const dqb = ctx.emit('DequantizeLinear', [ctx.constant(ints, 'int32', [O]), ctx.constant(bScales, 'float32', [O]), ctx.constant(zeros, 'int32', [O])], { axis: 0 })[0]!;
   return [dqw, dqb];
 }
@@ -56,7 +75,7 @@ const outQ = (n: GraphNode): QParams => ({ scale: n.attrs.scale, zeroPoint: n.at
 
 const quantize: Emitter = (ctx, n) => {
   if (n.attrs.dtype !== 'quint8') ctx.fail(`only quint8 activations export, got ${n.attrs.dtype}`);
-  q(ctx, ctx.input(0), outQ(n));
+  qByReciprocal(ctx, ctx.input(0), outQ(n));
 };
 
 const dequantize: Emitter = (ctx, n) => {
@@ -89,7 +108,7 @@ const quantizedLinear: Emitter = (ctx, n) => {
 const quantizedAdd: Emitter = (ctx, n) => {
   let y = ctx.emit('Add', [dq(ctx, n, 0), dq(ctx, n, 1)])[0]!;
   if (n.attrs.relu) y = ctx.emit('Relu', [y])[0]!;
-  q(ctx, y, outQ(n));
+  qByReciprocal(ctx, y, outQ(n));
 };
 
 const quantizedMaxPool2d: Emitter = (ctx, n) => {

@@ -6,7 +6,7 @@
  */
 import {
   KilnError, adaptiveAvgPool2d, channelsLast, fromChannelsLast, invScale, isQTensor, maxPool2d, noGrad, packConvWeight,
-  QTensor, pad, quantizeInts, quantizedConv2d, quantizedMatmul, tensor, tidy,
+  QTensor, pad, quantizeBias, quantizeInts, quantizedConv2d, quantizedMatmul, requantMultipliers, tensor, tidy,
   type QConvGeometry, type QConvWeight, type Tensor,
 } from '@kiln/core';
 import { Module } from '../../module.js';
@@ -133,8 +133,9 @@ export class QuantizedLinear extends Module {
       return quantizedMatmul(a, this._packed, {
         aZeroPoint: tensor([q.qZeroPoint()], { dtype: 'int32', device: dev }),
         bColSum: this._col_sum,
-        scale: tensor(this.scales.map((s) => (sx * s) / this.scale), { device: dev }),
-        bias: this.biasValues ? tensor(this.biasValues.map((b) => b / this.scale), { device: dev }) : undefined,
+        // QGemm's rule, as the convs: int32 bias at scale sx * sw[o], float32 multiplier (core's requant.ts).
+        scale: tensor(requantMultipliers(sx, this.scales, this.scale), { device: dev }),
+        bias: this.biasValues ? tensor(quantizeBias(this.biasValues, sx, this.scales), { dtype: 'int32', device: dev }) : undefined,
         out: { dtype: 'uint8', zeroPoint: this.zeroPoint },
         relu: this.relu,
       });
@@ -177,9 +178,11 @@ export class QFunctional extends Module {
 
   private run(qa: QTensor, qb: QTensor, relu: boolean): QTensor {
     const ints = noGrad(() => tidy(() => {
-      // Dequantized as PyTorch's vectorized qadd does: fma(scale, q, -zp * scale).
-      const fa = channelsLast(qa).to('float32').mul(Math.fround(qa.qScale())).add(Math.fround(-qa.qZeroPoint() * qa.qScale()));
-      const fb = channelsLast(qb).to('float32').mul(Math.fround(qb.qScale())).add(Math.fround(-qb.qZeroPoint() * qb.qScale()));
+      // Each step one float32 rounding, as ONNX ops: DequantizeLinear ((q - zp) * scale, the
+      // difference exact), Add, Relu, then the quantizer's product by 1 / scale, rounded half to
+      // even. The export writes these very ops, so onnxruntime computes these integers.
+      const fa = channelsLast(qa).to('float32').sub(qa.qZeroPoint()).mul(Math.fround(qa.qScale()));
+      const fb = channelsLast(qb).to('float32').sub(qb.qZeroPoint()).mul(Math.fround(qb.qScale()));
       let c = fa.add(fb);
       if (relu) c = c.relu();
       return quantizeInts(c, invScale(this.scale), this.zeroPoint, 'quint8');
