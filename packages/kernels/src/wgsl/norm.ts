@@ -9,6 +9,11 @@
  * do not cancel. backwardReduce produces Σdy and Σdy*xhat at once.
  * affine / backwardInput: one thread per element, reading x (and dy) once
  * and per-channel coefficients from small [C] buffers; no shared memory.
+ * The grid is (ceil(S / 256), C, N), so a thread knows its channel without
+ * dividing; the reductions walk their (n, s) pairs by adding and wrapping.
+ * Integer division by a runtime value is a scalar division per lane on CPU
+ * adapters (llvmpipe has no vector divide): per element it cost more than
+ * the loads (measured with benchmarks/probes/norm.probe.ts).
  * float16 (`half`: any of x, dy, y, dx): packed words (wgsl/half.ts HalfIO)
  * read as their exact f32 values; statistics, coefficients and every sum
  * stay f32 (PyTorch's half batch norm accumulates in float32 and keeps
@@ -23,12 +28,23 @@ export type NormKind = 'stats' | 'affine' | 'backwardReduce' | 'backwardInput';
 /** Meta words: N, C, S, total elements, then the element offsets of each binding. */
 export const NM = { N: 0, C: 1, S: 2, total: 3, off: 4, words: 16 };
 
+/** Threads per workgroup (the reductions' tree width, the element kernels' run of s). */
+export const NORM_WG = 256;
+
+/**
+ * How the element kernels (affine, backwardInput) find an element's channel:
+ * 'planes' from a (ceil(S / 256), C, N) grid, with no division; 'flat' from a
+ * 1-D grid, c = (gi / S) % C, for shapes whose planes exceed the grid's
+ * 65535-per-dimension limit.
+ */
+export type NormGrid = 'planes' | 'flat';
+
 /** Cache key of one batch-norm kernel; `half` names its float16 operands (x, dy, y, dx). */
-export function normKey(kind: NormKind, half: string[] = []): string {
-  return `norm:${kind}${new HalfIO(half).key()}`;
+export function normKey(kind: NormKind, half: string[] = [], grid: NormGrid = 'planes'): string {
+  return `norm:${kind}${new HalfIO(half).key()}${grid === 'flat' ? ':flat' : ''}`;
 }
 
-const RG = 256;
+const RG = NORM_WG;
 
 const reduceTree = (names: string[]) => `
   workgroupBarrier();
@@ -40,10 +56,15 @@ const reduceTree = (names: string[]) => `
 /** Loop over channel c's elements: idx = off + (n*C + c)*S + s for the thread's share. */
 const dimsDecl = `let N = mu(${NM.N}u); let C = mu(${NM.C}u); let S = mu(${NM.S}u); let M = N * S;`;
 const channelLoop = (bodyCode: string) => `
-  for (var k = lid; k < M; k = k + ${RG}u) {
-    let n = k / S; let s = k % S;
-    let e = (n * C + c) * S + s;
-    ${bodyCode}
+  {
+    // (n, s) of flat index k = n*S + s, advanced by ${RG} per step without dividing.
+    var n = lid / max(S, 1u); var s = lid % max(S, 1u);
+    for (var k = lid; k < M; k = k + ${RG}u) {
+      let e = (n * C + c) * S + s;
+      ${bodyCode}
+      s = s + ${RG}u;
+      while (s >= S) { s = s - S; n = n + 1u; }
+    }
   }`;
 
 const off = (i: number) => `mu(${NM.off + i}u)`;
@@ -96,21 +117,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-function elementKernel(kind: 'affine' | 'backwardInput', io: HalfIO): string {
-  const coords = `if (gi >= mu(${NM.total}u)) { return; }
+/** Grid (ceil(S / RG), C, N): element gi = (n*C + c)*S + s with no division. */
+const elementEntry = `@compute @workgroup_size(${RG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`;
+
+function elementKernel(kind: 'affine' | 'backwardInput', io: HalfIO, grid: NormGrid): string {
+  const coords = grid === 'planes'
+    ? `let C = mu(${NM.C}u); let S = mu(${NM.S}u);
+  let s = wid.x * ${RG}u + lid; let c = wid.y;
+  if (s >= S) { return; }
+  let gi = (wid.z * C + c) * S + s;`
+    : `if (gi >= mu(${NM.total}u)) { return; }
   let C = mu(${NM.C}u); let S = mu(${NM.S}u);
   let c = (gi / S) % C;`;
+  const entry = grid === 'planes' ? elementEntry : entry1d();
   if (kind === 'affine') {
     return `${metaDecl(NM.words)}${PRELUDE}
 ${decls(io, ['x', 'scale', 'shift', 'y'], ['y'])}
-${entry1d()}
+${entry}
   ${coords}
   ${io.st('y', `${off(3)} + gi`, `${io.ld('x', `${off(0)} + gi`)} * scale[${off(1)} + c] + shift[${off(2)} + c]`)}
 }`;
   }
   return `${metaDecl(NM.words)}${PRELUDE}
 ${decls(io, ['dy', 'x', 'mean', 'invstd', 'scale', 'sumdy', 'sumdyx', 'dx'], ['dx'])}
-${entry1d()}
+${entry}
   ${coords}
   let M = f32(mu(${NM.N}u) * S);
   let xhat = (${io.ld('x', `${off(1)} + gi`)} - mean[${off(2)} + c]) * invstd[${off(3)} + c];
@@ -118,8 +149,8 @@ ${entry1d()}
 }`;
 }
 
-/** The WGSL of one batch-norm kernel; `half` names its float16 operands (x, dy, y, dx). */
-export function normWgsl(kind: NormKind, half: string[] = []): string {
+/** The WGSL of one batch-norm kernel; `half` names its float16 operands (x, dy, y, dx); `grid`: the element kernels' (see {@link NormGrid}). */
+export function normWgsl(kind: NormKind, half: string[] = [], grid: NormGrid = 'planes'): string {
   const io = new HalfIO(half);
-  return kind === 'stats' || kind === 'backwardReduce' ? reductionKernel(kind, io) : elementKernel(kind, io);
+  return kind === 'stats' || kind === 'backwardReduce' ? reductionKernel(kind, io) : elementKernel(kind, io, grid);
 }
