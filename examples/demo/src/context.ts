@@ -30,7 +30,10 @@ export interface DemoContext {
   /** Backend name tensors are created on ('webgpu' or 'cpu'). */
   device: string;
   data: FashionMnist;
+  /** Transfer learning's pipeline (also the from-scratch run's, the fine-tunes' and every evaluation's). */
   pipe: ImagePipeline;
+  /** Pretraining's pipeline: the same size, larger crop jitter. */
+  pretrainPipe: ImagePipeline;
   source: Task;
   target: Task;
   /** A generator for stage `k`, seeded from the run's seed, and the global one re-seeded for model init. */

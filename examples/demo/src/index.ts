@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-export { runDemo, type DemoRun } from './run.js';
+export { runDemo, pretrainBackbone, type DemoRun } from './run.js';
 export { resolveOptions, defaultCacheDir, DemoError, DEFAULTS, QUICK, type DemoOptions, type ResolvedOptions } from './options.js';
 export { consoleIO, memoryIO, type DemoIO, type Progress } from './progress.js';
 export type { DemoResult, VariantRow, TimingProfile, SkippedStage, TrainingResult } from './results.js';

@@ -50,11 +50,11 @@ export type ResolvedOptions = Required<Omit<DemoOptions, 'weights' | 'data'>> & 
  */
 export const DEFAULTS = {
   epochs: 3,
-  pretrainEpochs: 2,
-  batchSize: 16,
+  pretrainEpochs: 4,
+  batchSize: 8,
   pretrainBatchSize: 32,
   imageSize: 32,
-  pretrainPerClass: 400,
+  pretrainPerClass: 600,
   trainPerClass: 100,
   testPerClass: 100,
   pruneAmount: 0.5,
@@ -65,7 +65,7 @@ export const DEFAULTS = {
 export const QUICK = {
   epochs: 2,
   pretrainEpochs: 1,
-  batchSize: 16,
+  batchSize: 8,
   pretrainBatchSize: 16,
   imageSize: 32,
   pretrainPerClass: 32,

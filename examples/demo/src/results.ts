@@ -44,6 +44,10 @@ export interface TrainingResult {
   /** Wall-clock seconds of the stage (training and evaluation). */
   seconds: number;
   trainImages: number;
+  /** Batch size of its training steps. */
+  batchSize?: number;
+  /** SGD settings of a run trained from random weights (pretraining, from scratch). */
+  sgd?: { lr: number; momentum: number; weightDecay: number };
 }
 
 /** Everything one run computed; the report and results.json are written from this alone. */

@@ -2,8 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { chooseBackend } from './backend.js';
 import { buildTasks, stageRng, type DemoContext } from './context.js';
 import { loadFashionMnist, resolveDataDir } from './data/fashion-mnist.js';
-import { resolveOptions, type DemoOptions } from './options.js';
+import { resolveOptions, type DemoOptions, type ResolvedOptions } from './options.js';
 import { consoleIO, type DemoIO } from './progress.js';
+import { demoPipelines } from './data/images.js';
 import { accuracyBars } from './report/bars.js';
 import { classNames } from './report/markdown.js';
 import { writeReport, type ReportFiles } from './report/write.js';
@@ -49,13 +50,8 @@ export async function runDemo(options: DemoOptions = {}, io: DemoIO = consoleIO(
     }
   };
 
-  const { device, description } = await chooseBackend(opts.backend, io);
-  const where = resolveDataDir(opts.data);
-  const data = await loadFashionMnist(where.dir, where.kind);
-  io.log(`data: ${where.kind === 'embedded' ? 'embedded Fashion-MNIST subset' : where.kind === 'debian' ? "Debian's Fashion-MNIST" : 'Fashion-MNIST'} (${where.dir}): ${data.train.count} training, ${data.test.count} test images${opts.quick ? '; --quick' : ''}`);
-  const pipe = { size: opts.imageSize, cropScale: [0.6, 1] as const };
-  const tasks = buildTasks(data, opts, pipe);
-  const ctx: DemoContext = { opts, io, device, data, pipe, ...tasks, rng: (k) => stageRng(opts.seed, k) };
+  const { ctx, description } = await setUp(opts, io);
+  const { device, data } = ctx;
 
   const pretrain = await timed('1 pretraining', () => pretrainStage(ctx));
   const { transfer, scratch, model } = await timed('2 transfer learning', () => transferStage(ctx, pretrain.checkpoint));
@@ -155,6 +151,30 @@ export async function runDemo(options: DemoOptions = {}, io: DemoIO = consoleIO(
   summary(result, io);
   io.log(`report: ${opts.out}/${files.markdown} and ${files.html} (${files.charts.length} charts), raw numbers in ${files.json}; ${result.seconds.toFixed(0)} s in all`);
   return { result, files, out: opts.out };
+}
+
+/** Backend, data and tasks of a run: what every stage gets. */
+async function setUp(opts: ResolvedOptions, io: DemoIO): Promise<{ ctx: DemoContext; description: string }> {
+  const { device, description } = await chooseBackend(opts.backend, io);
+  const where = resolveDataDir(opts.data);
+  const data = await loadFashionMnist(where.dir, where.kind);
+  io.log(`data: ${where.kind === 'embedded' ? 'embedded Fashion-MNIST subset' : where.kind === 'debian' ? "Debian's Fashion-MNIST" : 'Fashion-MNIST'} (${where.dir}): ${data.train.count} training, ${data.test.count} test images${opts.quick ? '; --quick' : ''}`);
+  const pipes = demoPipelines(opts);
+  const tasks = buildTasks(data, opts, pipes.transfer);
+  return { ctx: { opts, io, device, data, pipe: pipes.transfer, pretrainPipe: pipes.pretrain, ...tasks, rng: (k) => stageRng(opts.seed, k) }, description };
+}
+
+/**
+ * Stage 1 alone: the backbone `runDemo` with the same options would
+ * transfer from — reused from the cache (re-measured) when it is there,
+ * else pretrained and cached (or the `weights` file, untouched). What a
+ * later run's first stage finds; also a way to fill the cache ahead of time.
+ */
+export async function pretrainBackbone(options: DemoOptions = {}, io: DemoIO = consoleIO()): Promise<DemoResult['pretrain']> {
+  const opts = resolveOptions(options);
+  await mkdir(opts.out, { recursive: true });
+  const { ctx } = await setUp(opts, io);
+  return pretrainStage(ctx);
 }
 
 /** The closing table of the run output. */

@@ -17,7 +17,8 @@ p.add_argument('--pbs', type=int, default=32); p.add_argument('--plr', type=floa
 p.add_argument('--tpc', type=int, default=100); p.add_argument('--tep', type=int, default=3); p.add_argument('--tbs', type=int, default=16)
 p.add_argument('--test', type=int, default=100); p.add_argument('--crop', type=float, default=0.6); p.add_argument('--l4', type=float, default=1e-3); p.add_argument('--fc', type=float, default=1e-2)
 p.add_argument('--data', default='examples/demo/data/fashion-mnist'); p.add_argument('--threads', type=int, default=1)
-p.add_argument('--bnall', type=int, default=0); p.add_argument('--save', default=''); p.add_argument('--load', default='')
+p.add_argument('--bnall', type=int, default=0); p.add_argument('--zir', type=int, default=0); p.add_argument('--pcrop', type=float, default=-1)
+p.add_argument('--pwd', type=float, default=5e-4); p.add_argument('--pls', type=float, default=0.0); p.add_argument('--save', default=''); p.add_argument('--load', default='')
 a = p.parse_args()
 torch.set_num_threads(a.threads); torch.manual_seed(0); np.random.seed(0)
 def idx(n):
@@ -37,10 +38,10 @@ def prep(X, ids, classes, Y):
 def evalx(x):
     x = F.interpolate(x, size=(a.S, a.S), mode='bilinear', align_corners=False, antialias=True)
     return (x.repeat(1,3,1,1) - mean) / std
-def augment(x):
+def augment(x, crop):
     out = []
     for img in x:
-        i, j, h, w = torchvision.transforms.RandomResizedCrop.get_params(img, (a.crop, 1.0), (3/4, 4/3))
+        i, j, h, w = torchvision.transforms.RandomResizedCrop.get_params(img, (crop, 1.0), (3/4, 4/3))
         c = F.interpolate(img[None, :, i:i+h, j:j+w], size=(a.S, a.S), mode='bilinear', align_corners=False, antialias=True)
         if torch.rand(1) < 0.5: c = c.flip(3)
         out.append(c)
@@ -51,13 +52,13 @@ def sched(opt, warm, total):
 def acc(m, x, y):
     m.eval()
     with torch.no_grad(): return (m(evalx(x)).argmax(1) == y).float().mean().item()
-def train(m, opt, x, y, xt, yt, ep, bs, warm, label, bns, bnx):
+def train(m, opt, x, y, xt, yt, ep, bs, warm, label, bns, bnx, crop, smooth=0.0):
     steps = len(x)//bs; sc = sched(opt, warm, steps*ep); t0 = time.time()
     for e in range(ep):
         m.train(); perm = torch.randperm(len(x)); ls = 0
         for s in range(steps):
             b = perm[s*bs:(s+1)*bs]
-            l = F.cross_entropy(m(augment(x[b])), y[b]); opt.zero_grad(); l.backward(); opt.step(); sc.step(); ls += l.item()
+            l = F.cross_entropy(m(augment(x[b], crop)), y[b], label_smoothing=smooth); opt.zero_grad(); l.backward(); opt.step(); sc.step(); ls += l.item()
         # update_bn on trainable bns
         m.eval()
         for bn in bns: bn.reset_running_stats(); bn.momentum = None; bn.train()
@@ -72,10 +73,10 @@ if a.load:
     sd = torch.load(a.load)
 else:
     ids = pick(Ytr, SRC, a.ppc); x, y = prep(Xtr, ids, SRC, Ytr); xt, yt = prep(Xte, pick(Yte, SRC, a.test), SRC, Yte)
-    m = torchvision.models.resnet18(num_classes=5)
-    opt = torch.optim.SGD(m.parameters(), lr=a.plr, momentum=0.9, weight_decay=5e-4)
+    m = torchvision.models.resnet18(num_classes=5, zero_init_residual=bool(a.zir))
+    opt = torch.optim.SGD(m.parameters(), lr=a.plr, momentum=0.9, weight_decay=a.pwd)
     bnx = x[torch.linspace(0, len(x)-1, 64).long()]
-    pa = train(m, opt, x, y, xt, yt, a.pep, a.pbs, math.ceil(len(x)/a.pbs/2), 'pretrain', trainable_bns(m), bnx)
+    pa = train(m, opt, x, y, xt, yt, a.pep, a.pbs, math.ceil(len(x)/a.pbs/2), 'pretrain', trainable_bns(m), bnx, a.crop if a.pcrop < 0 else a.pcrop, a.pls)
     sd = m.state_dict()
     if a.save: torch.save(sd, a.save)
 # transfer
@@ -98,9 +99,9 @@ with torch.no_grad():
     m.eval(); fe = nn.Sequential(*list(m.children())[:-1])
     ftr = fe(evalx(x)).flatten(1); fte = fe(evalx(xt)).flatten(1)
     print('feature norm mean', ftr.norm(dim=1).mean().item())
-lp = nn.Linear(512, 5); o = torch.optim.LBFGS(lp.parameters(), max_iter=200)
+lp = nn.Linear(512, 5); o = torch.optim.LBFGS(lp.parameters(), max_iter=200, line_search_fn='strong_wolfe')
 def clo():
     o.zero_grad(); l = F.cross_entropy(lp(ftr), y) + 1e-4 * lp.weight.pow(2).sum(); l.backward(); return l
-o.step(clo); print('linear probe on frozen features:', (lp(fte).argmax(1) == yt).float().mean().item())
-ta = train(m, opt, x, y, xt, yt, a.tep, a.tbs, math.ceil(len(x)/a.tbs/4), 'transfer', [] if a.bnall else trainable_bns(m), bnx)
-print(json.dumps({'args': vars(a), 'transfer': ta}))
+o.step(clo); probe = (lp(fte).argmax(1) == yt).float().mean().item(); print('linear probe on frozen features:', probe)
+ta = train(m, opt, x, y, xt, yt, a.tep, a.tbs, math.ceil(len(x)/a.tbs/4), 'transfer', [] if a.bnall else trainable_bns(m), bnx, a.crop)
+print(json.dumps({'args': vars(a), 'probe': probe, 'transfer': ta}))

@@ -14,6 +14,26 @@ export interface ImagePipeline {
   cropScale: readonly [number, number];
 }
 
+/**
+ * RandomResizedCrop's area range in pretraining: crops of 60-100 % of the
+ * item (Fashion-MNIST items fill the frame, so crops stay large).
+ */
+export const PRETRAIN_CROP_SCALE = [0.6, 1] as const;
+
+/**
+ * RandomResizedCrop's area range in transfer learning, the from-scratch run
+ * and the fine-tunes: [1, 1], the whole item, so the augmentation is the
+ * horizontal flip. With the seed's fixed small learning rates the few
+ * hundred steps cannot also absorb crop jitter (PyTorch replay, demo
+ * README: flip-only beat scale [0.6, 1] on the same backbone).
+ */
+export const TRANSFER_CROP_SCALE = [1, 1] as const;
+
+/** The two pipelines of a run at `imageSize`: pretraining's and transfer learning's. */
+export function demoPipelines(opts: { imageSize: number }): { pretrain: ImagePipeline; transfer: ImagePipeline } {
+  return { pretrain: { size: opts.imageSize, cropScale: PRETRAIN_CROP_SCALE }, transfer: { size: opts.imageSize, cropScale: TRANSFER_CROP_SCALE } };
+}
+
 /** Item `i` of a split as an RGB image (grey replicated to the three channels). */
 export function greyToRgb(split: FashionSplit, i: number): RgbImage {
   const plane = split.rows * split.cols;

@@ -14,6 +14,9 @@ const p = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '—'
 const table = (head: string[], rows: (string | number)[][], align?: string[]) =>
   [`| ${head.join(' | ')} |`, `|${(align ?? head.map(() => '--')).map((a) => (a === 'r' ? '--:' : ':--')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
+/** SGD settings in words ('SGD' when the record has none). */
+const sgd = (s: { lr: number; momentum: number; weightDecay: number } | undefined) => (s ? `SGD lr ${s.lr} momentum ${s.momentum} weight decay ${s.weightDecay}` : 'SGD');
+
 /** The run's report in Markdown; charts are linked from charts/. Every number comes from `r`. */
 export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
   const out: string[] = [];
@@ -43,8 +46,8 @@ export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
   if (pre.origin === 'weights') out.push(`Skipped: the backbone is \`${pre.checkpoint}\` (\`--weights\`).\n`);
   else {
     out.push(
-      `A torchvision-shaped resnet18 trained from random weights on the ${r.sourceClasses.length} source classes ` +
-        `(${int(pre.trainImages)} images, ${pre.epochs.length} epochs, SGD lr 0.05 momentum 0.9 weight decay 5e-4, warm-up then cosine): ` +
+      `A torchvision-shaped resnet18 trained from random weights (\`zeroInitResidual: true\`, torchvision's \`zero_init_residual\`) on the ${r.sourceClasses.length} source classes ` +
+        `(${int(pre.trainImages)} images, ${pre.epochs.length} epochs, batch ${String(cfg.pretrainBatchSize)}, ${sgd(pre.sgd)}, warm-up then cosine, RandomResizedCrop scale [0.6, 1] + horizontal flip): ` +
         `source-class test top-1 **${p(pre.top1)}**${pre.origin === 'cache' ? ' (reused from the cache, re-measured in this run)' : ` in ${num(pre.seconds, 0)} s`}. ` +
         `Saved as \`backbone.pth\` (torch.save's format: \`torch.load\` reads it) and \`backbone.safetensors\`.\n`,
     );
@@ -53,8 +56,10 @@ export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
   out.push('## 2. Transfer learning vs from scratch\n');
   out.push(
     `The checkpoint loaded into a fresh \`resnet18()\`, \`fc\` replaced by \`Linear(512, ${r.targetClasses.length})\`, everything frozen except \`layer4\` and \`fc\`; ` +
-      `SGD parameter groups (layer4 lr 1e-3, fc lr 1e-2, momentum 0.9), warm-up then cosine; frozen BatchNorm in eval mode; RandomResizedCrop + horizontal flip. ` +
-      `${int(r.transfer.trainImages)} training images. From scratch: the same network and images, every layer trained (SGD lr 0.05), same epochs.\n`,
+      `SGD parameter groups (layer4 lr 1e-3, fc lr 1e-2, momentum 0.9), warm-up then cosine, batch ${String(cfg.batchSize)}; frozen BatchNorm in eval mode (layer4's trains, its running statistics re-estimated before each evaluation); ` +
+      `RandomResizedCrop at scale [1, 1] (the whole item) + horizontal flip. ` +
+      `${int(r.transfer.trainImages)} training images. From scratch: the same network, images and epochs with the recipe that trains it from random weights ` +
+      `(every layer, ${sgd(r.scratch.sgd)}, batch ${String(r.scratch.batchSize ?? cfg.batchSize)}, BatchNorm in training mode).\n`,
   );
   out.push(
     table(

@@ -12,16 +12,34 @@ import type { DemoResult, TrainingResult } from '../results.js';
 import { evaluate, pct, trainModel } from '../train-loop.js';
 import { trainableBatchNorms } from '../batchnorm-stats.js';
 
-/** The recipe that trains this ResNet18 from random weights (pretraining and the from-scratch baseline). */
-export const FROM_SCRATCH_SGD = { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 } as const;
+/**
+ * The recipe that trains this ResNet18 from random weights (pretraining and
+ * the from-scratch baseline). lr 0.02, not 0.05: in four epochs of 3,000
+ * images the lower rate gives larger, more separable features (PyTorch
+ * replay, demo README: pooled-feature norm 12.8 -> 17.0, linear probe on the
+ * target classes 0.886 -> 0.916, transfer 82.6 -> 86.4 %; lr 0.1: 4.7,
+ * 0.868, 79.2 %).
+ */
+export const FROM_SCRATCH_SGD = { lr: 0.02, momentum: 0.9, weightDecay: 5e-4 } as const;
+
+/**
+ * The pretrained backbone starts from `resnet18({ zeroInitResidual: true })`
+ * (torchvision's `zero_init_residual=True`: every block's last BatchNorm
+ * scale at 0, so each block starts as the identity). The biggest lever on
+ * what transfers (PyTorch replay, demo README: linear probe of the frozen
+ * features 0.85 -> 0.89 at the same budget).
+ */
+export const PRETRAIN_ZERO_INIT_RESIDUAL = true;
 
 type Pretrain = DemoResult['pretrain'];
 
 /** The cache key: everything that changes what pretraining produces. */
 function cacheKey(ctx: DemoContext): string {
-  const { opts, data, pipe } = ctx;
+  const { opts, data } = ctx;
+  const pipe = ctx.pretrainPipe;
   const what = {
-    v: 1,
+    v: 2,
+    zeroInitResidual: PRETRAIN_ZERO_INIT_RESIDUAL,
     data: data.kind === 'embedded' ? 'embedded' : `${data.dir}:${data.train.count}`,
     classes: ctx.source.classes,
     perClass: opts.pretrainPerClass,
@@ -38,10 +56,11 @@ function cacheKey(ctx: DemoContext): string {
 
 /** Trains a resnet18 on the source classes, from scratch. */
 async function trainBackbone(ctx: DemoContext): Promise<{ model: ResNet; result: TrainingResult }> {
-  const { opts, io, device, source, pipe } = ctx;
+  const { opts, io, device, source } = ctx;
+  const pipe = ctx.pretrainPipe;
   const rng = ctx.rng(1);
   const t0 = performance.now();
-  const model = resnet18({ numClasses: source.classes.length, device });
+  const model = resnet18({ numClasses: source.classes.length, device, zeroInitResidual: PRETRAIN_ZERO_INIT_RESIDUAL });
   const opt = new optim.SGD(model.parameters(), FROM_SCRATCH_SGD);
   const epochs = await trainModel(model, opt, source.train, source.test, {
     label: 'pretrain',
@@ -55,7 +74,7 @@ async function trainBackbone(ctx: DemoContext): Promise<{ model: ResNet; result:
   }, io);
   opt.dispose();
   const last = epochs.at(-1)!;
-  return { model, result: { epochs, top1: last.top1, top2: last.top2, seconds: (performance.now() - t0) / 1000, trainImages: source.train.indices.length } };
+  return { model, result: { epochs, top1: last.top1, top2: last.top2, seconds: (performance.now() - t0) / 1000, trainImages: source.train.indices.length, batchSize: opts.pretrainBatchSize, sgd: { ...FROM_SCRATCH_SGD } } };
 }
 
 /**

@@ -1,11 +1,10 @@
 import { Conv2d, Linear, prune, type Module } from '@kiln/nn';
 import { freezeBatchNorm, resnet18, type ResNet } from '@kiln/resnet';
 import type { Tensor } from '@kiln/core';
-import { trainableBatchNorms } from '../batchnorm-stats.js';
 import type { DemoContext } from '../context.js';
 import type { DemoResult } from '../results.js';
 import { evaluate, pct, trainModel, type EpochRecord } from '../train-loop.js';
-import { seedRecipeOptimizer } from './transfer.js';
+import { recipeSettings, seedRecipeOptimizer } from './transfer.js';
 
 /** Name of the pruned variant in the tables (the bars look it up). */
 export const PRUNED_VARIANT = 'pruned (fine-tuned)';
@@ -27,21 +26,12 @@ export function cloneResNet(model: ResNet, device: string): ResNet {
  * Returns one record per epoch (test accuracy after each).
  */
 export async function recipeFineTune(ctx: DemoContext, model: ResNet, label: string, epochs: number, rngStage: number): Promise<EpochRecord[]> {
-  const { opts, io, device, target } = ctx;
+  const { io, target } = ctx;
   ctx.rng(rngStage);
   const opt = seedRecipeOptimizer(model);
   const frozen = freezeBatchNorm(model);
   try {
-    return await trainModel(model, opt, target.train, target.test, {
-      label,
-      epochs,
-      batchSize: opts.batchSize,
-      warmupIters: Math.ceil(target.train.indices.length / opts.batchSize / 4),
-      pipe: ctx.pipe,
-      rng: ctx.rng(rngStage + 1),
-      device,
-      bnRefresh: { layers: trainableBatchNorms(model), held: target.bnImages },
-    }, io);
+    return await trainModel(model, opt, target.train, target.test, recipeSettings(ctx, model, label, epochs, rngStage + 1), io);
   } finally {
     opt.dispose();
     frozen.release();

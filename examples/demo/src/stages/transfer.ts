@@ -39,25 +39,39 @@ export async function loadBackbone(path: string, device: string): Promise<ResNet
   return model;
 }
 
-const settings = (ctx: DemoContext, label: string, rngStage: number, model: ResNet) => ({
+/**
+ * Settings of the seed-recipe runs (transfer, the fine-tunes) of `model`:
+ * the run's batch, a quarter-epoch warm-up, transfer's pipeline. The
+ * frozen BatchNorm layers stay in eval mode (`freezeBatchNorm`); layer4's,
+ * which train, normalise with batch statistics and get their running
+ * statistics re-estimated before each evaluation.
+ */
+export const recipeSettings = (ctx: DemoContext, model: ResNet, label: string, epochs: number, rngStage: number) => ({
   label,
-  epochs: ctx.opts.epochs,
+  epochs,
   batchSize: ctx.opts.batchSize,
   // One epoch's first quarter warms up (at least one step), then cosine to zero.
   warmupIters: Math.ceil(ctx.target.train.indices.length / ctx.opts.batchSize / 4),
   pipe: ctx.pipe,
   rng: ctx.rng(rngStage),
   device: ctx.device,
-  // Only the BatchNorm layers that train (all of them from scratch, layer4's in transfer) get fresh statistics.
   bnRefresh: { layers: trainableBatchNorms(model), held: ctx.target.bnImages },
 });
+
+/**
+ * Batch size of the from-scratch run: pretraining's (the from-scratch
+ * recipe), at most a quarter of the training images so each epoch has steps.
+ */
+export function scratchBatchSize(ctx: DemoContext): number {
+  return Math.max(2, Math.min(ctx.opts.pretrainBatchSize, Math.floor(ctx.target.train.indices.length / 4)));
+}
 
 /**
  * Stage 2: transfer learning exactly as the seed does it (checkpoint into a
  * fresh resnet18, new fc, everything frozen but layer4 and fc, SGD parameter
  * groups, warm-up then cosine, frozen BatchNorm kept in eval mode,
- * RandomResizedCrop + flip), and beside it the same network trained from
- * random weights on the same images for the same epochs, so the report
+ * RandomResizedCrop at scale [1, 1] + flip), and beside it the same network
+ * trained from random weights on the same images for the same epochs, so the report
  * shows what the pretrained backbone bought. Returns the fine-tuned model
  * for the later stages.
  */
@@ -72,19 +86,31 @@ export async function transferStage(ctx: DemoContext, checkpoint: string): Promi
   model.fc = new Linear(512, target.classes.length, { device });
   const opt = seedRecipeOptimizer(model);
   const frozen = freezeBatchNorm(model);
-  const epochs = await trainModel(model, opt, target.train, target.test, settings(ctx, 'transfer', 3, model), io);
+  const epochs = await trainModel(model, opt, target.train, target.test, recipeSettings(ctx, model, 'transfer', opts.epochs, 3), io);
   opt.dispose();
   frozen.release();
   model.eval();
-  const transfer: TrainingResult = { epochs, top1: epochs.at(-1)!.top1, top2: epochs.at(-1)!.top2, seconds: (performance.now() - t0) / 1000, trainImages: n };
+  const transfer: TrainingResult = { epochs, top1: epochs.at(-1)!.top1, top2: epochs.at(-1)!.top2, seconds: (performance.now() - t0) / 1000, trainImages: n, batchSize: opts.batchSize };
 
+  // From scratch: the same images and epochs with the recipe that trains this
+  // network from random weights (pretraining's SGD and batch, every BatchNorm
+  // in training mode, its running statistics re-estimated before each evaluation).
   t0 = performance.now();
   ctx.rng(4);
   const fresh = resnet18({ numClasses: target.classes.length, device });
   const opt2 = new optim.SGD(fresh.parameters(), FROM_SCRATCH_SGD);
-  const scratchEpochs = await trainModel(fresh, opt2, target.train, target.test, settings(ctx, 'scratch', 5, fresh), io);
+  const scratchEpochs = await trainModel(fresh, opt2, target.train, target.test, {
+    label: 'scratch',
+    epochs: opts.epochs,
+    batchSize: scratchBatchSize(ctx),
+    warmupIters: Math.ceil(n / scratchBatchSize(ctx) / 4),
+    pipe: ctx.pipe,
+    rng: ctx.rng(5),
+    device,
+    bnRefresh: { layers: trainableBatchNorms(fresh), held: target.bnImages },
+  }, io);
   opt2.dispose();
   fresh.dispose();
-  const scratch: TrainingResult = { epochs: scratchEpochs, top1: scratchEpochs.at(-1)!.top1, top2: scratchEpochs.at(-1)!.top2, seconds: (performance.now() - t0) / 1000, trainImages: n };
+  const scratch: TrainingResult = { epochs: scratchEpochs, top1: scratchEpochs.at(-1)!.top1, top2: scratchEpochs.at(-1)!.top2, seconds: (performance.now() - t0) / 1000, trainImages: n, batchSize: scratchBatchSize(ctx), sgd: { ...FROM_SCRATCH_SGD } };
   return { transfer, scratch, model };
 }
