@@ -77,3 +77,29 @@ it('relu backward: le + where (two passes) vs thresholdBackward (one)', async ()
   y.dispose();
   g.dispose();
 });
+
+// The forward max pool (compile-time geometry, no runtime division) against the
+// avg pool (the same 3x3 s2 window walked with runtime geometry): this process's
+// CPU ms / 2 per pass over 10 passes, interleaved rounds.
+it('maxPool2d vs avgPool2d forward, process CPU time', async () => {
+  const backend = await initWebGPU();
+  const batch = Number(process.env.KILN_PROBE_BATCH ?? 8);
+  const rounds = Number(process.env.KILN_PROBE_ROUNDS ?? 5);
+  const x = kiln.randn([batch, 64, 112, 112], { device: 'webgpu' });
+  const ops: [string, () => unknown][] = [
+    ['maxPool2d', () => kiln.maxPool2d(x, 3, { stride: 2, padding: 1 })],
+    ['avgPool2d', () => kiln.avgPool2d(x, 3, { stride: 2, padding: 1 })],
+  ];
+  const cpu = new Map<string, number[]>(ops.map(([n]) => [n, []]));
+  for (let r = -1; r < rounds; r++) {
+    for (const [name, op] of ops) {
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < 10; i++) kiln.tidy(() => { op(); });
+      await backend.sync();
+      const cu = process.cpuUsage(c0);
+      if (r >= 0) cpu.get(name)!.push((cu.user + cu.system) / 1000 / 2 / 10);
+    }
+  }
+  console.log(JSON.stringify({ probe: 'pool-forward-cpu', shape: [batch, 64, 112, 112], cpuHalfMsPerPass: Object.fromEntries([...cpu].map(([k, t]) => [k, `median ${median(t).toFixed(2)}, best ${Math.min(...t).toFixed(2)}`])), load: Number(loadavg()[0]!.toFixed(2)) }));
+  x.dispose();
+});

@@ -3,7 +3,7 @@ import type { Pool2dParams, View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
 import { grid1d } from '../wgsl/common.js';
-import { PM, poolKey, poolWgsl, type MaxBackwardGeometry, type PoolKind } from '../wgsl/pool.js';
+import { PM, poolKey, poolWgsl, type MaxPoolGeometry, type PoolKind } from '../wgsl/pool.js';
 import { numel } from '../views.js';
 import { Meta } from './elementwise.js';
 
@@ -38,8 +38,8 @@ function run(ctx: OpContext, kind: PoolKind, x: GView, y: GView, p: Pool2dParams
     { buffer: (backward ? y : x).storage.buffer },
   ];
   if (indices) bindings.push({ buffer: indices.storage.buffer, write: kind === 'max' });
-  let geo: MaxBackwardGeometry | undefined;
-  if (kind === 'maxBackward' && p && indices) {
+  let geo: MaxPoolGeometry | undefined;
+  if ((kind === 'max' || kind === 'maxBackward') && p && indices) {
     // (n, c) merge when n's stride is C times c's in every view (contiguous NCHW), so the kernel never divides by C.
     const merges = (v: GView) => N === 1 || v.strides[0] === C * v.strides[1]!;
     geo = { kernel: p.kernel, stride: p.stride, padding: p.padding, dilation: p.dilation, plane: [H!, W!, OH!, OW!], mergedNC: merges(x) && merges(y) && merges(indices) };

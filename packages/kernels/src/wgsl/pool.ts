@@ -27,14 +27,14 @@ export const PM = {
 };
 
 /**
- * Compile-time geometry of the max-pool backward kernel: the window (kernel,
+ * Compile-time geometry of the max-pool kernels (forward and backward): the window (kernel,
  * stride, padding, dilation), the input and output planes, and whether every
  * view's (n, c) dims merge into one (stride_n == C * stride_c, so the kernel
  * needs no division by C). Integer division by a runtime value is one scalar
  * division per lane on CPU adapters (llvmpipe has no vector divide); by a
  * constant it is a multiply and shift.
  */
-export interface MaxBackwardGeometry {
+export interface MaxPoolGeometry {
   kernel: readonly [number, number];
   stride: readonly [number, number];
   padding: readonly [number, number];
@@ -45,7 +45,7 @@ export interface MaxBackwardGeometry {
 }
 
 /** Cache key of one pooling kernel; `half` names its float16 views ('x': input-sized, 'y': output-sized). */
-export function poolKey(kind: PoolKind, half: string[] = [], geo?: MaxBackwardGeometry): string {
+export function poolKey(kind: PoolKind, half: string[] = [], geo?: MaxPoolGeometry): string {
   const g = geo ? `:${[...geo.kernel, ...geo.stride, ...geo.padding, ...geo.dilation, ...geo.plane].join(',')}${geo.mergedNC ? 'm' : ''}` : '';
   return `pool:${kind}${new HalfIO(half).key()}${g}`;
 }
@@ -84,18 +84,56 @@ fn adaptiveEnd(i: i32, inSize: i32, outSize: i32) -> i32 { return ((i + 1) * inS
  * CPU kernel adds them; the saved argmax decides. Every divisor but C is a
  * constant, and C is none when (n, c) merge.
  */
-function maxBackwardBody(io: HalfIO, g: MaxBackwardGeometry): string {
+/** (n, c) and the offset of element (h, w) of view `at` under geometry g (nc = n * C + c). */
+function planeIndex(g: MaxPoolGeometry): { decl: string; off: (at: number, h: string, w: string) => string } {
+  return {
+    decl: g.mergedNC ? '' : `let c = nc % ${m('C')}; let n = nc / ${m('C')};`,
+    off: (at, h, w) => g.mergedNC
+      ? `(mu(${at}u) + nc * mu(${at + 2}u) + ${h} * mu(${at + 3}u) + ${w} * mu(${at + 4}u))`
+      : at4(at, 'n', 'c', h, w),
+  };
+}
+
+/**
+ * Max-pool forward, one thread per output (oh, ow): the window's taps with
+ * compile-time bounds (unrolled), padding skipped (it acts as -inf); NaN
+ * wins and otherwise the first maximum, as PyTorch; the argmax is the flat
+ * ih * W + iw of the plane.
+ */
+function maxForwardBody(io: HalfIO, g: MaxPoolGeometry): string {
   const [KH, KW] = g.kernel;
   const [SH, SW] = g.stride;
   const [PH, PW] = g.padding;
   const [DH, DW] = g.dilation;
   const [H, W, OH, OW] = g.plane;
-  // Offsets of element (n, c, h, w) of view `at`, given nc = n * C + c.
-  const off = (at: number, h: string, w: string) => g.mergedNC
-    ? `(mu(${at}u) + nc * mu(${at + 2}u) + ${h} * mu(${at + 3}u) + ${w} * mu(${at + 4}u))`
-    : at4(at, 'n', 'c', h, w);
+  const { decl, off } = planeIndex(g);
+  return `let ow = gi % ${OW}u; let oh = (gi / ${OW}u) % ${OH}u; let nc = gi / ${OW * OH}u;
+  ${decl}
+  let h0 = i32(oh) * ${SH} - ${PH}; let w0 = i32(ow) * ${SW} - ${PW};
+  var best = fbits(0xff800000u); var bestIdx = -1;
+  for (var kh = 0; kh < ${KH}; kh++) {
+    let ih = h0 + kh * ${DH};
+    if (ih < 0 || ih >= ${H}) { continue; }
+    for (var kw = 0; kw < ${KW}; kw++) {
+      let iw = w0 + kw * ${DW};
+      if (iw < 0 || iw >= ${W}) { continue; }
+      let v = ${io.ld('x', off(PM.x, 'u32(ih)', 'u32(iw)'))};
+      if (bestIdx < 0 || v > best || isnan_(v)) { best = v; bestIdx = ih * ${W} + iw; }
+    }
+  }
+  ${io.st('y', off(PM.y, 'oh', 'ow'), 'best')}
+  idx[${off(PM.idx, 'oh', 'ow')}] = max(bestIdx, 0);`;
+}
+
+function maxBackwardBody(io: HalfIO, g: MaxPoolGeometry): string {
+  const [KH, KW] = g.kernel;
+  const [SH, SW] = g.stride;
+  const [PH, PW] = g.padding;
+  const [DH, DW] = g.dilation;
+  const [H, W, OH, OW] = g.plane;
+  const { decl, off } = planeIndex(g);
   return `let iw = gi % ${W}u; let ih = (gi / ${W}u) % ${H}u; let nc = gi / ${W * H}u;
-  ${g.mergedNC ? '' : `let c = nc % ${m('C')}; let n = nc / ${m('C')};`}
+  ${decl}
   let me = i32(ih * ${W}u + iw);
   let ohLo = (u32(max(i32(ih) + ${PH - DH * (KH - 1)}, 0)) + ${SH - 1}u) / ${SH}u; let ohHi = min(${OH - 1}u, (ih + ${PH}u) / ${SH}u);
   let owLo = (u32(max(i32(iw) + ${PW - DW * (KW - 1)}, 0)) + ${SW - 1}u) / ${SW}u; let owHi = min(${OW - 1}u, (iw + ${PW}u) / ${SW}u);
@@ -113,22 +151,7 @@ function body(kind: PoolKind, io: HalfIO): string {
   const ldY = (i: string) => io.ld('y', i);
   switch (kind) {
     case 'max':
-      return `${coords('oh', 'ow', m('OH'), m('OW'))}
-  let H = ${mI('H')}; let W = ${mI('W')};
-  let h0 = i32(oh) * ${mI('SH')} - ${mI('PH')}; let w0 = i32(ow) * ${mI('SW')} - ${mI('PW')};
-  var best = fbits(0xff800000u); var bestIdx = -1;
-  for (var kh = 0; kh < ${mI('KH')}; kh++) {
-    let ih = h0 + kh * ${mI('DH')};
-    if (ih < 0 || ih >= H) { continue; }
-    for (var kw = 0; kw < ${mI('KW')}; kw++) {
-      let iw = w0 + kw * ${mI('DW')};
-      if (iw < 0 || iw >= W) { continue; }
-      let v = ${ldX(at4(PM.x, 'n', 'c', 'u32(ih)', 'u32(iw)'))};
-      if (bestIdx < 0 || v > best || isnan_(v)) { best = v; bestIdx = ih * W + iw; }
-    }
-  }
-  ${io.st('y', at4(PM.y, 'n', 'c', 'oh', 'ow'), 'best')}
-  idx[${at4(PM.idx, 'n', 'c', 'oh', 'ow')}] = max(bestIdx, 0);`;
+      throw new Error('pool: max is generated by maxForwardBody (its geometry is compile-time)');
     case 'maxBackward':
       throw new Error('pool: maxBackward is generated by maxBackwardBody (its geometry is compile-time)');
     case 'avg':
@@ -183,10 +206,10 @@ function body(kind: PoolKind, io: HalfIO): string {
 
 /**
  * The WGSL of one pooling kernel; `half` names its float16 views ('x': input-sized, 'y': output-sized);
- * maxBackward takes its compile-time geometry.
+ * max and maxBackward take their compile-time geometry.
  */
-export function poolWgsl(kind: PoolKind, half: string[] = [], geo?: MaxBackwardGeometry): string {
-  if (kind === 'maxBackward' && !geo) throw new Error('pool: maxBackward needs its geometry');
+export function poolWgsl(kind: PoolKind, half: string[] = [], geo?: MaxPoolGeometry): string {
+  if ((kind === 'max' || kind === 'maxBackward') && !geo) throw new Error(`pool: ${kind} needs its geometry`);
   const backward = kind.endsWith('Backward');
   const io = new HalfIO(half);
   const decls = [
@@ -202,7 +225,7 @@ ${decls.join('\n')}
 ${io.helpers()}
 ${entry1d()}
   if (gi >= ${m('total')}) { return; }
-  ${kind === 'maxBackward' ? maxBackwardBody(io, geo!) : body(kind, io)}
+  ${kind === 'maxBackward' ? maxBackwardBody(io, geo!) : kind === 'max' ? maxForwardBody(io, geo!) : body(kind, io)}
 }
 `;
 }
