@@ -9,7 +9,10 @@
 // max pool then recomputes its argmax from that input in backward instead
 // of keeping int32 indices. The held storages account for every byte the
 // forward leaves allocated. Gradients of the same network under autocast are
-// checked against PyTorch in tests/amp.autocast.parity.test.ts.
+// checked against PyTorch in tests/amp.autocast.parity.test.ts. Keeping the
+// result itself has PyTorch's consequence, tested too: modifying it in place
+// before backward raises torch 1.13's error (checked with torch 1.13 by hand:
+// (w * 2).relu_().mul_(3).sum().backward() raises it).
 import { expect, it } from 'vitest';
 import * as kiln from '@kiln/core';
 import { autocast, crossEntropy, type Node, type Tensor } from '@kiln/core';
@@ -86,5 +89,14 @@ describeEachBackend('autocast saved activations', webgpu, (device) => {
     expect(model.conv1.weight.grad?.dtype).toBe('float32');
     for (const t of [loss, x, y]) t.dispose();
     model.dispose();
+  });
+
+  it("relu_ keeps its result itself, so modifying it in place before backward raises PyTorch's error", () => {
+    kiln.tidy(() => {
+      const w = kiln.randn([4, 5], { device, requiresGrad: true });
+      const h = w.mul(2).relu_();
+      h.mul_(3);
+      expect(() => h.sum().backward()).toThrow(/modified by an inplace operation/);
+    });
   });
 });
