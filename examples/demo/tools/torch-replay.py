@@ -21,6 +21,7 @@ p.add_argument('--test', type=int, default=100); p.add_argument('--crop', type=f
 p.add_argument('--data', default='examples/demo/data/fashion-mnist'); p.add_argument('--threads', type=int, default=1)
 p.add_argument('--bnall', type=int, default=0); p.add_argument('--zir', type=int, default=0); p.add_argument('--pcrop', type=float, default=-1)
 p.add_argument('--pwd', type=float, default=5e-4); p.add_argument('--pls', type=float, default=0.0); p.add_argument('--save', default=''); p.add_argument('--load', default='')
+p.add_argument('--src', default='0,2,4,6,8'); p.add_argument('--scratch', type=int, default=0)
 a = p.parse_args()
 torch.set_num_threads(a.threads); torch.manual_seed(0); np.random.seed(0)
 def idx(n):
@@ -69,7 +70,12 @@ def train(m, opt, x, y, xt, yt, ep, bs, warm, label, bns, bnx, crop, smooth=0.0)
         print(f'{label} ep {e+1}: loss {ls/steps:.3f} acc {acc(m, xt, yt):.4f} ({time.time()-t0:.0f}s)', flush=True)
     return acc(m, xt, yt)
 def trainable_bns(m): return [x for x in m.modules() if isinstance(x, nn.BatchNorm2d) and x.weight.requires_grad]
-SRC, TGT = [0,2,4,6,8], [1,3,5,7,9]
+SRC = [int(c) for c in a.src.split(',')]; TGT = [c for c in range(10) if c not in SRC]
+if a.scratch:  # the from-scratch comparison alone: every layer, SGD lr 0.05 momentum 0.9 wd 5e-4, batch 32, the transfer's augmentation
+    ids = pick(Ytr, TGT, a.tpc); x, y = prep(Xtr, ids, TGT, Ytr); xt, yt = prep(Xte, pick(Yte, TGT, a.test), TGT, Yte)
+    m = torchvision.models.resnet18(num_classes=5); opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    sa = train(m, opt, x, y, xt, yt, a.tep, 32, math.ceil(len(x)/32/2), 'scratch', [b for b in m.modules() if isinstance(b, nn.BatchNorm2d)], x[(torch.arange(64) * (len(x)/64)).long()], a.crop)
+    print(json.dumps({'args': vars(a), 'scratch': sa})); sys.exit(0)
 # pretrain
 if a.load:
     sd = torch.load(a.load)
