@@ -1,8 +1,9 @@
 /**
  * Memory of one ResNet18 training step (SGD, batch 16, 224x224, WebGPU)
  * under the three out-of-memory remedies: float32 baseline, activation
- * checkpointing per layer (each of layer1..layer4: resnet18's 'stage'
- * mode), autocast float16 (with GradScaler), and both.
+ * checkpointing per layer (resnet18's 'stage' mode: the stem and each of
+ * layer1..layer4, five segments), autocast float16 (with GradScaler), and
+ * both.
  * Per configuration one model takes one warm-up step (it allocates the
  * gradients and momentum, compiles the pipelines) and one measured step at
  * the batch, which gives:
@@ -213,8 +214,12 @@ const MAX_VERIFIED_BATCH = { quick: 16, full: 512 };
 /** What the verification step at the predicted batch gave. */
 type Verified = { batch: number; peakBytes: number; fits: boolean; ms: number } | { batch: number; skipped: string } | { batch: number; error: string };
 
-/** The `memory` suite of `npm run bench` (see the file comment). */
-export async function memorySuite(bench: Bench): Promise<void> {
+/**
+ * The `memory` suite of `npm run bench` (see the file comment). `configs`
+ * (default all four, the baseline of the vs-float32 fields is the first)
+ * and `halfKernels: false` narrow it for a probe.
+ */
+export async function memorySuite(bench: Bench, configs: readonly MemoryConfig[] = MEMORY_CONFIGS, { halfKernels = true }: { halfKernels?: boolean } = {}): Promise<void> {
   const batch = bench.opts.quick ? 2 : 16;
   const size = bench.opts.quick ? 64 : 224;
   const budget = bench.opts.memoryBudget;
@@ -227,10 +232,10 @@ export async function memorySuite(bench: Bench): Promise<void> {
   const trim = () => backend.runtime.storagePool.trim();
   // Every storage is bound whole, so the binding limit caps a buffer as well as maxBufferSize (the pool's own rule).
   const maxBuffer = Math.min(backend.device.limits.maxStorageBufferBindingSize, backend.device.limits.maxBufferSize);
-  await halfKernelSuite(bench);
+  if (halfKernels) await halfKernelSuite(bench);
   const halfBatch = Math.max(1, batch / 2);
   let baseline: { full: StepMemory; perSample: number } | null = null;
-  for (const cfg of MEMORY_CONFIGS) {
+  for (const cfg of configs) {
     const name = `resnet18 step N=${batch} ${size}x${size}: ${cfg.name}`;
     if (outOfTime(bench, 'memory', name)) continue;
     trim();
