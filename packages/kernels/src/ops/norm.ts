@@ -3,7 +3,7 @@ import { BackendError, type View } from '@kiln/core';
 import type { OpContext } from '../backend.js';
 import type { GPUStorage } from '../pool.js';
 import { grid1d } from '../wgsl/common.js';
-import { NM, NORM_WG, normKey, normWgsl, type NormGrid, type NormKind } from '../wgsl/norm.js';
+import { NM, NORM_WG, normKey, normWgsl, SERIAL_MAX, SERIAL_WG, type NormGrid, type NormKind, type NormReduce } from '../wgsl/norm.js';
 import { numel } from '../views.js';
 import { Meta } from './elementwise.js';
 
@@ -20,8 +20,8 @@ const NAMES: Record<NormKind, string[]> = {
 /** WebGPU's default maxComputeWorkgroupsPerDimension (grid1d keeps to it too). */
 const MAX_GRID = 65535;
 
-/** Test/probe hook: `grid` forces the element kernels' grid ('flat' fits any shape). */
-export const normOverride: { grid?: NormGrid } = {};
+/** Test/probe hook: `grid` forces the element kernels' grid ('flat' fits any shape), `reduce` the reductions' form. */
+export const normOverride: { grid?: NormGrid; reduce?: NormReduce } = {};
 
 /** Element-sized operands that may be float16; statistics and coefficients are float32 (core's batchNorm makes them so). */
 const HALF_ABLE = new Set(['x', 'y', 'dy', 'dx']);
@@ -48,13 +48,15 @@ function run(ctx: OpContext, kind: NormKind, x: GView, views: GView[], written: 
   const planes: [number, number, number] = [Math.ceil(S / NORM_WG), C, N];
   const filled = S / (planes[0] * NORM_WG) >= 0.5;
   const grid: NormGrid = normOverride.grid ?? (filled && planes.every((d) => d <= MAX_GRID) ? 'planes' : 'flat');
+  // Reductions: a thread per channel when a channel is small (N*S <= 256; wgsl/norm.ts NormReduce).
+  const reduce: NormReduce = normOverride.reduce ?? (N * S <= SERIAL_MAX ? 'serial' : 'tree');
   ctx.rt.dispatch({
     kernel: `norm.${kind}`,
-    key: normKey(kind, half, grid),
-    code: () => normWgsl(kind, half, grid),
+    key: normKey(kind, half, grid, perChannel ? reduce : 'tree'),
+    code: () => normWgsl(kind, half, grid, perChannel ? reduce : 'tree'),
     bindings,
     meta: meta.u,
-    workgroups: perChannel ? [C, 1, 1] : grid === 'planes' ? planes : grid1d(total),
+    workgroups: perChannel ? (reduce === 'serial' ? [Math.ceil(C / SERIAL_WG), 1, 1] : [C, 1, 1]) : grid === 'planes' ? planes : grid1d(total),
   });
 }
 

@@ -1,7 +1,8 @@
 /**
  * Batch norm over contiguous [N, C, S] tensors (C channels, S = H*W).
  *
- * stats / backwardReduce: one workgroup of 256 threads per channel. Each
+ * stats / backwardReduce: one workgroup of 256 threads per channel (channels
+ * of at most 256 elements: one thread each, see NormReduce). Each
  * thread strides over the channel's N*S elements (reading x, and dy for
  * the backward), sums in registers, then a shared-memory tree reduction
  * (256 floats) combines them. Stats take two passes over the channel —
@@ -39,9 +40,25 @@ export const NORM_WG = 256;
  */
 export type NormGrid = 'planes' | 'flat';
 
+/**
+ * How the reductions (stats, backwardReduce) split a channel: 'tree', a
+ * 256-thread workgroup per channel and a shared-memory tree; 'serial', one
+ * thread per channel summing its N*S elements in order, for channels of at
+ * most {@link SERIAL_MAX} elements (layer4 at 32x32 inputs has 1x1 planes:
+ * N elements per channel, where the tree's barriers cost ~15 us per channel
+ * on llvmpipe and left 255 of 256 threads idle).
+ */
+export type NormReduce = 'tree' | 'serial';
+
+/** Largest channel (N*S elements) the serial reductions take: sums of at most 256 terms stay within the tree's rounding. */
+export const SERIAL_MAX = 256;
+
+/** Threads per workgroup of the serial reductions (one channel each). */
+export const SERIAL_WG = 64;
+
 /** Cache key of one batch-norm kernel; `half` names its float16 operands (x, dy, y, dx). */
-export function normKey(kind: NormKind, half: string[] = [], grid: NormGrid = 'planes'): string {
-  return `norm:${kind}${new HalfIO(half).key()}${grid === 'flat' ? ':flat' : ''}`;
+export function normKey(kind: NormKind, half: string[] = [], grid: NormGrid = 'planes', reduce: NormReduce = 'tree'): string {
+  return `norm:${kind}${new HalfIO(half).key()}${grid === 'flat' ? ':flat' : ''}${reduce === 'serial' ? ':serial' : ''}`;
 }
 
 const RG = NORM_WG;
@@ -57,13 +74,17 @@ const reduceTree = (names: string[]) => `
 const dimsDecl = `let N = mu(${NM.N}u); let C = mu(${NM.C}u); let S = mu(${NM.S}u); let M = N * S;`;
 const channelLoop = (bodyCode: string) => `
   {
-    // (n, s) of flat index k = n*S + s, advanced by ${RG} per step without dividing.
-    var n = lid / max(S, 1u); var s = lid % max(S, 1u);
+    // (n, s) of flat index k = n*S + s, advanced by ${RG} = dn*S + ds per step: the two
+    // divisions are once per thread, the step adds and wraps once (ds < S). A wrap
+    // loop instead ran ${RG} / S times per step: 256 on layer4's 1x1 planes.
+    let S1 = max(S, 1u);
+    var n = lid / S1; var s = lid % S1;
+    let dn = ${RG}u / S1; let ds = ${RG}u % S1;
     for (var k = lid; k < M; k = k + ${RG}u) {
       let e = (n * C + c) * S + s;
       ${bodyCode}
-      s = s + ${RG}u;
-      while (s >= S) { s = s - S; n = n + 1u; }
+      s = s + ds; n = n + dn;
+      if (s >= S1) { s = s - S1; n = n + 1u; }
     }
   }`;
 
@@ -73,6 +94,49 @@ const off = (i: number) => `mu(${NM.off + i}u)`;
 function decls(io: HalfIO, names: string[], written: string[]): string {
   const lines = names.map((n, i) => io.decl(i + 1, n, { write: written.includes(n) }));
   return `${lines.join('\n')}\n${io.helpers()}`;
+}
+
+/** Loop over channel c's elements in order, one thread: idx = off + (n*C + c)*S + s. */
+const serialLoop = (bodyCode: string) => `
+  for (var n = 0u; n < N; n = n + 1u) {
+    for (var s = 0u; s < S; s = s + 1u) {
+      let e = (n * C + c) * S + s;
+      ${bodyCode}
+    }
+  }`;
+
+const serialEntry = `@compute @workgroup_size(${SERIAL_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.x * ${SERIAL_WG}u + lid;`;
+
+/** The reductions with one thread per channel (see {@link NormReduce}): the same two-pass statistics and sums. */
+function serialReductionKernel(kind: 'stats' | 'backwardReduce', io: HalfIO): string {
+  if (kind === 'stats') {
+    return `${metaDecl(NM.words)}${PRELUDE}
+${decls(io, ['x', 'mean', 'vari'], ['mean', 'vari'])}
+${serialEntry}
+  ${dimsDecl}
+  if (c >= C) { return; }
+  var sum = 0.0;
+  ${serialLoop(`sum = sum + ${io.ld('x', `${off(0)} + e`)};`)}
+  let mu_ = sum / f32(max(M, 1u));
+  var sq = 0.0;
+  ${serialLoop(`let d = ${io.ld('x', `${off(0)} + e`)} - mu_; sq = sq + d * d;`)}
+  mean[${off(1)} + c] = mu_; vari[${off(2)} + c] = sq / f32(max(M, 1u));
+}`;
+  }
+  return `${metaDecl(NM.words)}${PRELUDE}
+${decls(io, ['dy', 'x', 'mean', 'invstd', 'sumdy', 'sumdyx'], ['sumdy', 'sumdyx'])}
+${serialEntry}
+  ${dimsDecl}
+  if (c >= C) { return; }
+  let m = mean[${off(2)} + c];
+  let is = invstd[${off(3)} + c];
+  var sg = 0.0;
+  var sgx = 0.0;
+  ${serialLoop(`let g = ${io.ld('dy', `${off(0)} + e`)}; sg = sg + g; sgx = sgx + g * (${io.ld('x', `${off(1)} + e`)} - m) * is;`)}
+  sumdy[${off(4)} + c] = sg; sumdyx[${off(5)} + c] = sgx;
+}`;
 }
 
 function reductionKernel(kind: 'stats' | 'backwardReduce', io: HalfIO): string {
@@ -149,8 +213,13 @@ ${entry}
 }`;
 }
 
-/** The WGSL of one batch-norm kernel; `half` names its float16 operands (x, dy, y, dx); `grid`: the element kernels' (see {@link NormGrid}). */
-export function normWgsl(kind: NormKind, half: string[] = [], grid: NormGrid = 'planes'): string {
+/**
+ * The WGSL of one batch-norm kernel; `half` names its float16 operands (x,
+ * dy, y, dx); `grid`: the element kernels' (see {@link NormGrid});
+ * `reduce`: the reductions' (see {@link NormReduce}).
+ */
+export function normWgsl(kind: NormKind, half: string[] = [], grid: NormGrid = 'planes', reduce: NormReduce = 'tree'): string {
   const io = new HalfIO(half);
-  return kind === 'stats' || kind === 'backwardReduce' ? reductionKernel(kind, io) : elementKernel(kind, io, grid);
+  if (kind === 'stats' || kind === 'backwardReduce') return reduce === 'serial' ? serialReductionKernel(kind, io) : reductionKernel(kind, io);
+  return elementKernel(kind, io, grid);
 }
