@@ -16,7 +16,7 @@ export function trainableBatchNorms(module: Module): BatchNorm2d[] {
  * statistics with momentum 0.1 lag the weights by ~10 steps; after a short
  * run that lag, not the weights, decides eval accuracy.
  */
-export function updateBatchNorm(model: Module, layers: readonly BatchNorm2d[], set: LabelledSet, values: Float32Array, size: number, device: string, batchSize = 64): void {
+export function updateBatchNorm(model: Module, layers: readonly BatchNorm2d[], set: LabelledSet, values: Float32Array, size: number | readonly number[], device: string, batchSize = 64): void {
   if (layers.length === 0) return;
   const wasTraining = model.training;
   model.eval();

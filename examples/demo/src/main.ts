@@ -36,6 +36,7 @@ const program = new Command('demo')
   .option('--test-per-class <n>', 'test images per class', int)
   .option('--prune-amount <x>', 'fraction of weights global L1 pruning removes', fraction)
   .option('--shrink-amount <x>', "fraction of every block's inner channels channel shrinking removes (rounded to a multiple of 1/8)", fraction)
+  .option('--no-store-prefix', 'run the frozen layers of transfer and the fine-tunes every step instead of computing them once (slower, same items and order)')
   .option('--no-progress', 'no progress bars');
 
 program.parse();

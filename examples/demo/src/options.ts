@@ -38,6 +38,12 @@ export interface DemoOptions {
   pruneAmount?: number;
   /** Fraction of every BasicBlock's inner channels channel shrinking removes (rounded to a multiple of 1/8). */
   shrinkAmount?: number;
+  /**
+   * Compute the frozen prefix (conv1 to layer3) of the seed-recipe runs once
+   * per image and train layer4 + fc on its activations (default true; false
+   * runs the frozen layers every step: slower, the same items and order).
+   */
+  storePrefix?: boolean;
 }
 
 /** Options with every default filled in. */
@@ -49,7 +55,7 @@ export type ResolvedOptions = Required<Omit<DemoOptions, 'weights' | 'data'>> & 
  * the cached backbone ≤ 3 minutes.
  */
 export const DEFAULTS = {
-  epochs: 3,
+  epochs: 10,
   pretrainEpochs: 4,
   batchSize: 8,
   pretrainBatchSize: 32,
@@ -101,6 +107,7 @@ export function resolveOptions(o: DemoOptions): ResolvedOptions {
     backend: o.backend ?? 'auto',
     seed: o.seed ?? 0,
     retrain: o.retrain ?? false,
+    storePrefix: o.storePrefix ?? true,
     cacheDir: o.cacheDir ? resolve(o.cacheDir) : defaultCacheDir(),
     weights: o.weights,
     data: o.data,

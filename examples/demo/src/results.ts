@@ -48,6 +48,8 @@ export interface TrainingResult {
   batchSize?: number;
   /** SGD settings of a run trained from random weights (pretraining, from scratch). */
   sgd?: { lr: number; momentum: number; weightDecay: number };
+  /** The from-scratch run only: loaded from the cache and re-measured (its epoch records are the run that trained it). */
+  cached?: boolean;
 }
 
 /** Everything one run computed; the report and results.json are written from this alone. */

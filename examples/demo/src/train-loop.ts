@@ -1,7 +1,7 @@
 import { tidy, type Generator as RandomGenerator, type Tensor } from '@kiln/core';
 import { CrossEntropyLoss, lrScheduler, type Module, type optim } from '@kiln/nn';
 import { evaluateAccuracy } from '@kiln/resnet';
-import { evalBatches, trainBatches, type ImagePipeline, type LabelledSet } from './data/images.js';
+import { evalBatches, trainBatches, type Batch, type ImagePipeline, type LabelledSet } from './data/images.js';
 import type { DemoIO } from './progress.js';
 import { updateBatchNorm } from './batchnorm-stats.js';
 import type { BatchNorm2d } from '@kiln/nn';
@@ -10,6 +10,8 @@ import type { BatchNorm2d } from '@kiln/nn';
 export interface EvalSet {
   set: LabelledSet;
   values: Float32Array;
+  /** Shape of one item of `values` when it is not an image [3, S, S] (stored prefix activations). */
+  itemShape?: readonly number[];
 }
 
 /** What one training epoch measured. */
@@ -43,6 +45,11 @@ export interface TrainSettings {
    * on `set` before each evaluation; the others keep theirs.
    */
   bnRefresh?: { layers: BatchNorm2d[]; held: EvalSet };
+  /**
+   * The epoch's training batches, when not the augmented images of `train`
+   * (stored prefix activations: `cachedTrainBatches`); drawn from `rng`.
+   */
+  batches?: (rng: RandomGenerator) => Iterable<Batch>;
 }
 
 /** Steps per epoch for a set: full batches only (`drop_last`). */
@@ -64,7 +71,7 @@ export function warmupCosine(opt: optim.Optimizer, warmup: number, total: number
 export async function evaluate(model: Module, held: EvalSet, batchSize: number, pipe: ImagePipeline, device: string, io: DemoIO, label: string): Promise<{ top1: number; top2: number; count: number }> {
   const bar = io.bar(label, held.set.indices.length, 'images');
   try {
-    const r = await evaluateAccuracy(model, disposing(evalBatches(held.set, held.values, batchSize, pipe.size, device)), { topk: [2], onBatch: (n) => bar.update(n) });
+    const r = await evaluateAccuracy(model, disposing(evalBatches(held.set, held.values, batchSize, held.itemShape ?? pipe.size, device)), { topk: [2], onBatch: (n) => bar.update(n) });
     return { top1: r.top1, top2: r.correct[2]! / r.count, count: r.count };
   } finally {
     bar.stop();
@@ -100,7 +107,7 @@ export async function trainModel(model: Module, opt: optim.Optimizer, train: Lab
     let step = 0;
     const t0 = performance.now();
     try {
-      for (const { images, labels } of disposing(trainBatches(train, s.batchSize, s.pipe, s.rng, s.device))) {
+      for (const { images, labels } of disposing(s.batches ? s.batches(s.rng) : trainBatches(train, s.batchSize, s.pipe, s.rng, s.device))) {
         const loss = tidy(() => {
           opt.zeroGrad();
           const l = lossFn.call(model.call(images) as Tensor, labels) as Tensor;
@@ -120,7 +127,7 @@ export async function trainModel(model: Module, opt: optim.Optimizer, train: Lab
       bar.stop();
     }
     const trainSeconds = (performance.now() - t0) / 1000;
-    if (s.bnRefresh) updateBatchNorm(model, s.bnRefresh.layers, s.bnRefresh.held.set, s.bnRefresh.held.values, s.pipe.size, s.device);
+    if (s.bnRefresh) updateBatchNorm(model, s.bnRefresh.layers, s.bnRefresh.held.set, s.bnRefresh.held.values, s.bnRefresh.held.itemShape ?? s.pipe.size, s.device);
     const acc = await evaluate(model, held, Math.max(s.batchSize, 64), s.pipe, s.device, io, `${s.label} eval`);
     const record: EpochRecord = {
       epoch,

@@ -91,9 +91,9 @@ export function shuffled(n: number, rng: RandomGenerator): number[] {
   return p;
 }
 
-function toBatch(data: Float32Array, set: LabelledSet, items: number[], size: number, device: string): Batch {
+function toBatch(data: Float32Array, set: LabelledSet, items: number[], size: number | readonly number[], device: string): Batch {
   return {
-    images: fromArray(data, [items.length, 3, size, size], { device }),
+    images: fromArray(data, [items.length, ...(typeof size === 'number' ? [3, size, size] : size)], { device }),
     labels: fromArray(Int32Array.from(items, (k) => set.labels[k]!), [items.length], { dtype: 'int32', device }),
     items,
   };
@@ -123,11 +123,16 @@ export function evalTensors(set: LabelledSet, pipe: ImagePipeline): Float32Array
   return out;
 }
 
-/** Eval batches in set order from values made by {@link evalTensors}. The caller disposes each batch. */
-export function* evalBatches(set: LabelledSet, values: Float32Array, batchSize: number, size: number, device: string): Generator<Batch> {
-  const plane = 3 * size * size;
+/**
+ * Eval batches in set order from values made by {@link evalTensors} (items
+ * [3, size, size]), or of any item shape given as `size` (stored
+ * activations). The caller disposes each batch.
+ */
+export function* evalBatches(set: LabelledSet, values: Float32Array, batchSize: number, size: number | readonly number[], device: string): Generator<Batch> {
+  const shape = typeof size === 'number' ? [3, size, size] : [...size];
+  const plane = shape.reduce((a, b) => a * b, 1);
   for (let start = 0; start < set.indices.length; start += batchSize) {
     const items = Array.from({ length: Math.min(batchSize, set.indices.length - start) }, (_, b) => start + b);
-    yield toBatch(values.subarray(start * plane, (start + items.length) * plane), set, items, size, device);
+    yield toBatch(values.subarray(start * plane, (start + items.length) * plane), set, items, shape, device);
   }
 }

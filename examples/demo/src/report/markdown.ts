@@ -71,7 +71,7 @@ export function reportMarkdown(r: DemoResult, charts: ChartSpec[]): string {
       ['r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ) + '\n',
   );
-  out.push(`Final: transfer **${pct(r.transfer.top1)}** (${num(r.transfer.seconds, 0)} s) vs from scratch **${pct(r.scratch.top1)}** (${num(r.scratch.seconds, 0)} s).\n`);
+  out.push(`Final: transfer **${pct(r.transfer.top1)}** (${num(r.transfer.seconds, 0)} s) vs from scratch **${pct(r.scratch.top1)}** (${r.scratch.cached ? `reused from the cache and re-measured in ${num(r.scratch.seconds, 0)} s; its epochs are the run that trained it` : `${num(r.scratch.seconds, 0)} s`}).\n`);
   out.push(img(charts, 'loss.svg') + img(charts, 'accuracy.svg'));
 
   out.push('## 3. Features\n');

@@ -3,8 +3,8 @@ import { freezeBatchNorm, resnet18, type ResNet } from '@kiln/resnet';
 import type { Tensor } from '@kiln/core';
 import type { DemoContext } from '../context.js';
 import type { DemoResult } from '../results.js';
-import { evaluate, pct, trainModel, type EpochRecord } from '../train-loop.js';
-import { recipeSettings, seedRecipeOptimizer } from './transfer.js';
+import { evaluate, pct, type EpochRecord } from '../train-loop.js';
+import { seedRecipeOptimizer, trainSeedRecipe } from './transfer.js';
 
 /** Name of the pruned variant in the tables (the bars look it up). */
 export const PRUNED_VARIANT = 'pruned (fine-tuned)';
@@ -31,7 +31,7 @@ export async function recipeFineTune(ctx: DemoContext, model: ResNet, label: str
   const opt = seedRecipeOptimizer(model);
   const frozen = freezeBatchNorm(model);
   try {
-    return await trainModel(model, opt, target.train, target.test, recipeSettings(ctx, model, label, epochs, rngStage + 1), io);
+    return await trainSeedRecipe(ctx, model, opt, label, epochs, rngStage + 1);
   } finally {
     opt.dispose();
     frozen.release();

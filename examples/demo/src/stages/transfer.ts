@@ -1,10 +1,15 @@
-import { FormatError } from '@kiln/core';
-import { Linear, optim } from '@kiln/nn';
+import { FormatError, KilnError, type Tensor } from '@kiln/core';
+import { Linear, optim, saveSafetensors } from '@kiln/nn';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { freezeBatchNorm, loadWeights, readWeights, resnet18, type ResNet } from '@kiln/resnet';
 import { readFile } from 'node:fs/promises';
 import type { DemoContext } from '../context.js';
 import type { TrainingResult } from '../results.js';
-import { trainModel } from '../train-loop.js';
+import { evaluate, pct, trainModel, type EpochRecord } from '../train-loop.js';
+import { cachedTrainBatches, prefixNotCacheable, prefixOfEvalSet, PrefixTail, storeTrainPrefix } from '../frozen-prefix.js';
 import { trainableBatchNorms } from '../batchnorm-stats.js';
 import { FROM_SCRATCH_SGD } from './pretrain.js';
 
@@ -59,6 +64,36 @@ export const recipeSettings = (ctx: DemoContext, model: ResNet, label: string, e
 });
 
 /**
+ * Trains `model`, already set up with the seed recipe (`opt` from
+ * {@link seedRecipeOptimizer}, `freezeBatchNorm` applied), for `epochs`
+ * with {@link recipeSettings}. When its prefix (conv1 to layer3) is frozen
+ * and the crop is the whole item, the prefix's activations of the training
+ * images (as is and flipped), the test images and the BatchNorm images are
+ * computed once and layer4 + fc train on them (`PrefixTail`): the same
+ * items, flips and order as image batches, without a prefix forward per step.
+ */
+export async function trainSeedRecipe(ctx: DemoContext, model: ResNet, opt: optim.SGD, label: string, epochs: number, rngStage: number): Promise<EpochRecord[]> {
+  const { io, device, target } = ctx;
+  const settings = recipeSettings(ctx, model, label, epochs, rngStage);
+  const why = ctx.opts.storePrefix ? prefixNotCacheable(model, ctx.pipe) : 'turned off (--no-store-prefix)';
+  if (why !== null) {
+    io.log(`  ${label}: frozen layers run every step (${why})`);
+    return trainModel(model, opt, target.train, target.test, settings, io);
+  }
+  const t0 = performance.now();
+  const store = await storeTrainPrefix(model, target.train, ctx.pipe, device);
+  const test = await prefixOfEvalSet(model, target.test, ctx.pipe.size, device);
+  const bn = await prefixOfEvalSet(model, target.bnImages, ctx.pipe.size, device);
+  io.log(`  ${label}: frozen conv1-layer3 computed once (${2 * target.train.indices.length} training crops, ${test.set.indices.length} test, ${bn.set.indices.length} BatchNorm images: ${((performance.now() - t0) / 1000).toFixed(1)} s); layer4 + fc train on its [${store.plain.shape.join(', ')}] activations`);
+  const tail = new PrefixTail(model);
+  return trainModel(tail, opt, target.train, test, {
+    ...settings,
+    batches: (rng) => cachedTrainBatches(store, settings.batchSize, rng, device),
+    bnRefresh: { layers: settings.bnRefresh.layers, held: bn },
+  }, io);
+}
+
+/**
  * Batch size of the from-scratch run: pretraining's (the from-scratch
  * recipe), at most a quarter of the training images so each epoch has steps.
  */
@@ -80,26 +115,76 @@ export async function transferStage(ctx: DemoContext, checkpoint: string): Promi
   const n = target.train.indices.length;
   io.log(`[2/7] transfer learning to ${target.classes.length} new classes: ${n} training images (${opts.trainPerClass} per class), ${opts.epochs} epochs; test ${target.test.set.indices.length} images`);
 
-  let t0 = performance.now();
+  const t0 = performance.now();
   ctx.rng(2);
   const model = await loadBackbone(checkpoint, device);
   model.fc = new Linear(512, target.classes.length, { device });
   const opt = seedRecipeOptimizer(model);
   const frozen = freezeBatchNorm(model);
-  const epochs = await trainModel(model, opt, target.train, target.test, recipeSettings(ctx, model, 'transfer', opts.epochs, 3), io);
+  const epochs = await trainSeedRecipe(ctx, model, opt, 'transfer', opts.epochs, 3);
   opt.dispose();
   frozen.release();
   model.eval();
   const transfer: TrainingResult = { epochs, top1: epochs.at(-1)!.top1, top2: epochs.at(-1)!.top2, seconds: (performance.now() - t0) / 1000, trainImages: n, batchSize: opts.batchSize };
 
-  // From scratch: the same images and epochs with the recipe that trains this
-  // network from random weights (pretraining's SGD and batch, every BatchNorm
-  // in training mode, its running statistics re-estimated before each evaluation).
-  t0 = performance.now();
+  const scratch = await scratchRun(ctx);
+  return { transfer, scratch, model };
+}
+
+/** The from-scratch run's cache key: everything that changes what it trains (the backbone's cache, pretrain.ts, for the same reason). */
+function scratchKey(ctx: DemoContext): string {
+  const { opts, data, target } = ctx;
+  const what = {
+    v: 1,
+    data: data.kind === 'embedded' ? 'embedded' : `${data.dir}:${data.train.count}`,
+    classes: target.classes,
+    perClass: opts.trainPerClass,
+    testPerClass: opts.testPerClass,
+    epochs: opts.epochs,
+    batch: scratchBatchSize(ctx),
+    size: ctx.pipe.size,
+    crop: ctx.pipe.cropScale,
+    seed: opts.seed,
+    sgd: FROM_SCRATCH_SGD,
+  };
+  return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 16);
+}
+
+/**
+ * From scratch: the same images and epochs with the recipe that trains this
+ * network from random weights (pretraining's SGD and batch, every BatchNorm
+ * in training mode, its running statistics re-estimated before each
+ * evaluation). It depends on nothing the backbone does, so like the backbone
+ * it is cached (weights and per-epoch records, keyed by its settings) and a
+ * later run loads it and re-measures its accuracy instead of training it
+ * again; `--retrain` redoes it.
+ */
+async function scratchRun(ctx: DemoContext): Promise<TrainingResult> {
+  const { io, device, target, opts } = ctx;
+  const n = target.train.indices.length;
+  const key = scratchKey(ctx);
+  const dir = join(opts.cacheDir, 'demo');
+  const weights = join(dir, `resnet18-scratch-${key}.safetensors`);
+  const meta = join(dir, `resnet18-scratch-${key}.json`);
+  const t0 = performance.now();
+  if (!opts.retrain && existsSync(weights) && existsSync(meta)) {
+    const record = JSON.parse(await readFile(meta, 'utf8')) as TrainingResult;
+    const fresh = resnet18({ numClasses: target.classes.length, device });
+    await loadWeights(fresh, weights);
+    fresh.eval();
+    const acc = await evaluate(fresh, target.test, 64, ctx.pipe, device, io, 'scratch eval');
+    fresh.dispose();
+    // Another backend may round one near-tie the other way; more than one image means a different model.
+    if (Math.abs(Math.round((acc.top1 - record.top1) * acc.count)) > 1) {
+      throw new KilnError('transfer', `the cached from-scratch model ${weights} scores ${pct(acc.top1)} on the target test set, its record says ${pct(record.top1)}: delete it or pass --retrain`);
+    }
+    io.log(`  from scratch: reused the cached run ${weights} (${record.epochs.length} epochs, top-1 ${pct(record.top1)}, re-measured; --retrain redoes it)`);
+    return { ...record, cached: true, seconds: (performance.now() - t0) / 1000 };
+  }
   ctx.rng(4);
   const fresh = resnet18({ numClasses: target.classes.length, device });
-  const opt2 = new optim.SGD(fresh.parameters(), FROM_SCRATCH_SGD);
-  const scratchEpochs = await trainModel(fresh, opt2, target.train, target.test, {
+  const opt = new optim.SGD(fresh.parameters(), FROM_SCRATCH_SGD);
+  const epochs = await trainModel(fresh, opt, target.train, target.test, {
     label: 'scratch',
     epochs: opts.epochs,
     batchSize: scratchBatchSize(ctx),
@@ -109,8 +194,14 @@ export async function transferStage(ctx: DemoContext, checkpoint: string): Promi
     device,
     bnRefresh: { layers: trainableBatchNorms(fresh), held: target.bnImages },
   }, io);
-  opt2.dispose();
+  opt.dispose();
+  const sd = fresh.stateDict() as Record<string, Tensor>;
+  const bytes = await saveSafetensors(sd);
+  for (const t of Object.values(sd)) t.dispose();
   fresh.dispose();
-  const scratch: TrainingResult = { epochs: scratchEpochs, top1: scratchEpochs.at(-1)!.top1, top2: scratchEpochs.at(-1)!.top2, seconds: (performance.now() - t0) / 1000, trainImages: n, batchSize: scratchBatchSize(ctx), sgd: { ...FROM_SCRATCH_SGD } };
-  return { transfer, scratch, model };
+  const result: TrainingResult = { epochs, top1: epochs.at(-1)!.top1, top2: epochs.at(-1)!.top2, seconds: (performance.now() - t0) / 1000, trainImages: n, batchSize: scratchBatchSize(ctx), sgd: { ...FROM_SCRATCH_SGD } };
+  await mkdir(dir, { recursive: true });
+  await writeFile(weights, bytes);
+  await writeFile(meta, JSON.stringify(result));
+  return result;
 }
