@@ -156,11 +156,12 @@ export function* cachedTrainBatches(store: TrainPrefixStore, batchSize: number, 
   const order = shuffled(set.indices.length, rng);
   const shape = store.plain.shape;
   const item = shape.reduce((a, b) => a * b, 1);
+  const width = set.split.cols;
+  const height = set.split.rows;
   for (let start = 0; start + batchSize <= order.length; start += batchSize) {
     const items = order.slice(start, start + batchSize);
     const data = new Float32Array(items.length * item);
     items.forEach((k, b) => {
-      const { width, height } = { width: set.split.cols, height: set.split.rows };
       const box = randomResizedCropParams(width, height, rng, pipe.cropScale);
       if (box.width !== width || box.height !== height) throw new Error(`cachedTrainBatches: a crop of ${box.width}x${box.height} of a ${width}x${height} item; the store holds whole items only`);
       const src = rng.random() < 0.5 ? store.flipped : store.plain;
