@@ -1,7 +1,6 @@
-import { KilnError, type Tensor } from '@kiln/core';
+import type { Tensor } from '@kiln/core';
 import { optim, saveSafetensors } from '@kiln/nn';
 import { loadWeights, readWeights, resnet18, type ResNet } from '@kiln/resnet';
-import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { savePth } from '../io/save-pth.js';
 import type { DemoResult, TrainingResult } from '../results.js';
 import { evaluate, pct, trainModel } from '../train-loop.js';
 import { trainableBatchNorms } from '../batchnorm-stats.js';
+import { cacheKey, checkRemeasured, dataKey } from '../model-cache.js';
 
 /**
  * The recipe that trains this ResNet18 from random weights (pretraining and
@@ -34,13 +34,13 @@ export const PRETRAIN_ZERO_INIT_RESIDUAL = true;
 type Pretrain = DemoResult['pretrain'];
 
 /** The cache key: everything that changes what pretraining produces. */
-function cacheKey(ctx: DemoContext): string {
+function backboneKey(ctx: DemoContext): string {
   const { opts, data } = ctx;
   const pipe = ctx.pretrainPipe;
   const what = {
     v: 2,
     zeroInitResidual: PRETRAIN_ZERO_INIT_RESIDUAL,
-    data: data.kind === 'embedded' ? 'embedded' : `${data.dir}:${data.train.count}`,
+    data: dataKey(data),
     classes: ctx.source.classes,
     perClass: opts.pretrainPerClass,
     testPerClass: opts.testPerClass,
@@ -51,7 +51,7 @@ function cacheKey(ctx: DemoContext): string {
     seed: opts.seed,
     sgd: FROM_SCRATCH_SGD,
   };
-  return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 16);
+  return cacheKey(what);
 }
 
 /** Trains a resnet18 on the source classes, from scratch. */
@@ -93,7 +93,7 @@ export async function pretrainStage(ctx: DemoContext): Promise<Pretrain> {
     return { origin: 'weights', checkpoint: opts.weights, epochs: [], top1: Number.NaN, top2: Number.NaN, seconds: 0, trainImages: 0 };
   }
   const dir = join(opts.cacheDir, 'demo');
-  const key = cacheKey(ctx);
+  const key = backboneKey(ctx);
   const pth = join(dir, `resnet18-fashion-${key}.pth`);
   const st = join(dir, `resnet18-fashion-${key}.safetensors`);
   const meta = join(dir, `resnet18-fashion-${key}.json`);
@@ -107,10 +107,7 @@ export async function pretrainStage(ctx: DemoContext): Promise<Pretrain> {
     await loadWeights(model, pth);
     const acc = await evaluate(model, ctx.source.test, 64, ctx.pipe, ctx.device, io, 'pretrain eval');
     model.dispose();
-    // Another backend may round one near-tie the other way; more than one image means a different model.
-    if (Math.abs(Math.round((acc.top1 - result.top1) * acc.count)) > 1) {
-      throw new KilnError('pretrain', `the cached backbone ${pth} scores ${pct(acc.top1)} on the source test set, its record says ${pct(result.top1)}: delete it or pass --retrain`);
-    }
+    checkRemeasured('pretrain', 'backbone', pth, 'source', acc, result.top1);
     await copyFile(pth, outPth);
     await copyFile(st, outSt);
     io.log(`[1/7] pretraining: reused the cached backbone ${pth} (source top-1 ${pct(result.top1)}, re-measured; --retrain redoes it)`);

@@ -1,16 +1,15 @@
-import { FormatError, KilnError, type Tensor } from '@kiln/core';
+import { FormatError, type Tensor } from '@kiln/core';
 import { Linear, optim, saveSafetensors } from '@kiln/nn';
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { freezeBatchNorm, loadWeights, readWeights, resnet18, type ResNet } from '@kiln/resnet';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { DemoContext } from '../context.js';
 import type { TrainingResult } from '../results.js';
 import { evaluate, pct, trainModel, type EpochRecord } from '../train-loop.js';
 import { cachedTrainBatches, prefixNotCacheable, prefixOfEvalSet, PrefixTail, storeTrainPrefix } from '../frozen-prefix.js';
 import { trainableBatchNorms } from '../batchnorm-stats.js';
+import { cacheKey, checkRemeasured, dataKey } from '../model-cache.js';
 import { FROM_SCRATCH_SGD } from './pretrain.js';
 
 /** The seed's fine-tuning optimiser: layer4 at 1e-3, the new fc at 1e-2, momentum 0.9. */
@@ -131,12 +130,12 @@ export async function transferStage(ctx: DemoContext, checkpoint: string): Promi
   return { transfer, scratch, model };
 }
 
-/** The from-scratch run's cache key: everything that changes what it trains (the backbone's cache, pretrain.ts, for the same reason). */
+/** The from-scratch run's cache key: everything that changes what it trains. */
 function scratchKey(ctx: DemoContext): string {
   const { opts, data, target } = ctx;
   const what = {
     v: 1,
-    data: data.kind === 'embedded' ? 'embedded' : `${data.dir}:${data.train.count}`,
+    data: dataKey(data),
     classes: target.classes,
     perClass: opts.trainPerClass,
     testPerClass: opts.testPerClass,
@@ -147,7 +146,7 @@ function scratchKey(ctx: DemoContext): string {
     seed: opts.seed,
     sgd: FROM_SCRATCH_SGD,
   };
-  return createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 16);
+  return cacheKey(what);
 }
 
 /**
@@ -174,10 +173,7 @@ async function scratchRun(ctx: DemoContext): Promise<TrainingResult> {
     fresh.eval();
     const acc = await evaluate(fresh, target.test, 64, ctx.pipe, device, io, 'scratch eval');
     fresh.dispose();
-    // Another backend may round one near-tie the other way; more than one image means a different model.
-    if (Math.abs(Math.round((acc.top1 - record.top1) * acc.count)) > 1) {
-      throw new KilnError('transfer', `the cached from-scratch model ${weights} scores ${pct(acc.top1)} on the target test set, its record says ${pct(record.top1)}: delete it or pass --retrain`);
-    }
+    checkRemeasured('transfer', 'from-scratch model', weights, 'target', acc, record.top1);
     io.log(`  from scratch: reused the cached run ${weights} (${record.epochs.length} epochs, top-1 ${pct(record.top1)}, re-measured; --retrain redoes it)`);
     return { ...record, cached: true, seconds: (performance.now() - t0) / 1000 };
   }
