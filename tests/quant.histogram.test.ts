@@ -80,6 +80,43 @@ describeReference('HistogramObserver', 'quant_histogram', (ref) => {
       const y = converted.call(kiln.ones([1, 2, 6, 6]).to(device));
       expect(y.shape).toEqual([1, 3, 6, 6]);
     });
+
+    it("getDefaultQConfig: 'x86'/'fbgemm' quantize activations to 7 bits, 'onednn' to the full quint8 range", async () => {
+      class Stem extends Module {
+        quant = new q.QuantStub();
+        conv = new Conv2d(2, 3, 3, { padding: 1 });
+        dequant = new q.DeQuantStub();
+        override forward(x: kiln.Tensor): kiln.Tensor {
+          return this.dequant.call(this.conv.call(this.quant.call(x)));
+        }
+      }
+      const batches = [0, 1].map((i) => kiln.randn([2, 2, 6, 6], { generator: new kiln.Generator(11 + i) }).to(device));
+      const stubQParams = async (qconfig: quantization.QConfig) => {
+        const model = new Stem();
+        await model.to(device);
+        const prepared = q.prepare(model.eval(), { qconfig });
+        for (const x of batches) kiln.tidy(() => prepared.call(x));
+        const quant = (await q.convert(prepared)).getSubmodule('quant') as unknown as { scale: number; zeroPoint: number };
+        return { scale: quant.scale, zeroPoint: quant.zeroPoint };
+      };
+      // The stub's parameters are those of a standalone observer with the engine's reduce_range on the same batches.
+      const alone = async (reduceRange: boolean) => {
+        const obs = new q.HistogramObserver({ dtype: 'quint8', qscheme: 'per_tensor_affine', reduceRange });
+        for (const x of batches) obs.call(x);
+        const p = await obs.qparams();
+        return { scale: p.scales[0], zeroPoint: p.zeroPoints[0] };
+      };
+      const [x86, onednn] = [await stubQParams(q.getDefaultQConfig('x86')), await stubQParams(q.getDefaultQConfig('onednn'))];
+      expect(x86).toEqual(await alone(true));
+      expect(onednn).toEqual(await alone(false));
+      // One more bit: the full-range step is about half the 7-bit one (255 vs 127 steps over the same clipped range).
+      expect(onednn.scale / x86.scale).toBeGreaterThan(0.45);
+      expect(onednn.scale / x86.scale).toBeLessThan(0.55);
+      expect(q.getDefaultQConfig()).toBe(q.histogramQConfig);
+      expect(q.getDefaultQConfig('fbgemm')).toBe(q.histogramQConfig);
+      expect(q.getDefaultQConfig('onednn')).toBe(q.onednnQConfig);
+      batches.forEach((x) => x.dispose());
+    });
   });
 });
 
@@ -88,5 +125,6 @@ describe('HistogramObserver errors', () => {
     expect(() => new q.HistogramObserver({ qscheme: 'per_channel_affine' })).toThrow(/HistogramObserver: expected per_tensor_affine or per_tensor_symmetric, got per_channel_affine/);
     expect(() => new q.HistogramObserver({ bins: 0 })).toThrow(/HistogramObserver: expected a positive integer number of bins, got 0/);
     await expect(new q.HistogramObserver().qparams()).rejects.toThrow(/calculateQparams: HistogramObserver has not observed any data/);
+    expect(() => q.getDefaultQConfig('qnnpack' as quantization.QEngine)).toThrow(/getDefaultQConfig: expected 'x86', 'fbgemm' or 'onednn', got "qnnpack" \(qnnpack's per-tensor weights are not supported/);
   });
 });

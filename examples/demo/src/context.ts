@@ -6,10 +6,17 @@ import type { ResolvedOptions } from './options.js';
 import type { DemoIO } from './progress.js';
 import type { EvalSet } from './train-loop.js';
 
-/** The classes the backbone is pretrained on: the upper-body garments and bags (even labels). */
-export const SOURCE_CLASSES = [0, 2, 4, 6, 8] as const;
-/** The classes transfer learning targets: trousers, dresses and footwear (odd labels). */
-export const TARGET_CLASSES = [1, 3, 5, 7, 9] as const;
+/**
+ * The classes the backbone is pretrained on: pullover, dress, sandal, shirt,
+ * sneaker. Like ImageNet for a photo task, the source covers the target's
+ * domain: tops, a full-length garment and footwear, so every target class
+ * has a relative the backbone's features already tell apart (an even/odd
+ * split left the source without footwear, and transfer confused sandals
+ * with sneakers: see the README's replay table).
+ */
+export const SOURCE_CLASSES = [2, 3, 5, 6, 7] as const;
+/** The classes transfer learning targets: T-shirt/top, trouser, coat, bag, ankle boot. */
+export const TARGET_CLASSES = [0, 1, 4, 8, 9] as const;
 
 /** A task: its classes, a training set and a held-out test set. */
 export interface Task {

@@ -86,6 +86,9 @@ async function linearProbe(trainX: Tensor, trainY: Tensor, testX: Tensor, testY:
  */
 export async function featuresStage(ctx: DemoContext, model: ResNet): Promise<DemoResult['features']> {
   const { target, device, io } = ctx;
+  // The linear heads' initialisation: seeded here, so a rerun that loads the
+  // cached runs (which draw nothing) gives the same heads as a first run.
+  ctx.rng(10);
   io.log(`[3/7] features: 512-d pooled features of ${target.test.set.indices.length} test and ${target.train.indices.length} training images`);
   const trainValues = evalTensors(target.train, ctx.pipe);
   const gallery = await setFeatures(model, target.train, trainValues, ctx);

@@ -49,6 +49,36 @@ export const histogramQConfig: QConfig = {
   weight: () => new PerChannelMinMaxObserver({ dtype: 'qint8', qscheme: 'per_channel_symmetric', chAxis: 0 }),
 };
 
+/**
+ * Histogram activations over the full quint8 range (no reduce_range) and
+ * per-channel symmetric qint8 weights: PyTorch's onednn qconfig
+ * (get_default_qconfig('onednn')). x86's reduce_range keeps activations to
+ * 7 bits so fbgemm's 16-bit intermediate sums cannot saturate; Kiln's int8
+ * convs and Linear accumulate in exact int32, so they lose nothing with the
+ * eighth bit, and it halves the activations' rounding step.
+ */
+export const onednnQConfig: QConfig = {
+  /** Builds the observer of one layer's output. */
+  activation: () => new HistogramObserver({ dtype: 'quint8', qscheme: 'per_tensor_affine', reduceRange: false }),
+  /** Builds the observer that quantizes one layer's weight. */
+  weight: () => new PerChannelMinMaxObserver({ dtype: 'qint8', qscheme: 'per_channel_symmetric', chAxis: 0 }),
+};
+
+/** The quantized engines {@link getDefaultQConfig} knows (PyTorch's names). */
+export type QEngine = 'x86' | 'fbgemm' | 'onednn';
+
+/**
+ * torch.ao.quantization.get_default_qconfig: {@link histogramQConfig} for
+ * 'x86' and 'fbgemm', {@link onednnQConfig} for 'onednn'. 'qnnpack''s
+ * per-tensor weights are not supported by convert(), which quantizes
+ * weights per output channel.
+ */
+export function getDefaultQConfig(engine: QEngine = 'x86'): QConfig {
+  if (engine === 'x86' || engine === 'fbgemm') return histogramQConfig;
+  if (engine === 'onednn') return onednnQConfig;
+  throw new KilnError('getDefaultQConfig', `expected 'x86', 'fbgemm' or 'onednn', got ${JSON.stringify(engine)}${(engine as string) === 'qnnpack' ? " (qnnpack's per-tensor weights are not supported: convert() quantizes weights per channel)" : ''}`);
+}
+
 /** Options of {@link prepare}. */
 export interface PrepareOptions {
   /** Observer factories; default {@link minMaxQConfig}. */
